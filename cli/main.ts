@@ -1,0 +1,27 @@
+/**
+ * `iot-ingest`: the operators' and analysts' command. Each command lives in its own file under
+ * `cli/commands/` and registers itself on the program here.
+ */
+import { Command, CommanderError } from 'commander';
+
+export function buildProgram(): Command {
+  const program = new Command('iot-ingest')
+    .description('Query and operate an iot-ingest pipeline (the local devstack by default).')
+    .showHelpAfterError()
+    .exitOverride();
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. Errors are one line on stderr, never a stack trace. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    process.stderr.write(`iot-ingest: ${(err as Error).message}\n`);
+    if (process.env.IOT_INGEST_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return 1;
+  }
+}
