@@ -1,0 +1,136 @@
+/**
+ * Realistic readings, pure: temperature, humidity and vibration that drift slowly (a bounded random walk)
+ * with sensor noise on top, from a seeded generator so a run is reproducible.
+ *
+ * Identity end to end: every reading carries `readingId = "{deviceId}:{seq}"` in its payload. The id survives
+ * every hop unchanged (edge batch envelope `json`/`base64`, record `body`/`bodyBase64`, Cosmos document,
+ * cold blob line, IoT Analytics payload), so a sink's content can be compared with what was sent by id.
+ */
+
+export interface Reading {
+  readonly readingId: string;
+  readonly deviceId: string;
+  readonly seq: number;
+  /** ISO 8601, UTC. */
+  readonly ts: string;
+  readonly temperatureC: number;
+  readonly humidityPct: number;
+  readonly vibrationMmS: number;
+}
+
+/** Small, fast, seedable PRNG (mulberry32): reproducible streams per device. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function hashSeed(text: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+function clamp(value: number, low: number, high: number): number {
+  return Math.min(high, Math.max(low, value));
+}
+
+const round = (value: number, digits: number): number => Number(value.toFixed(digits));
+
+/** One device's sensor state: call `next(nowMs)` for each reading. */
+export class SensorModel {
+  private readonly random: () => number;
+  private seq = 0;
+  private temperatureC: number;
+  private humidityPct: number;
+  private vibrationMmS: number;
+
+  constructor(
+    readonly deviceId: string,
+    seed = hashSeed(deviceId),
+    firstSeq = 0,
+  ) {
+    this.random = seededRandom(seed);
+    this.seq = firstSeq;
+    this.temperatureC = 18 + this.random() * 8;
+    this.humidityPct = 35 + this.random() * 25;
+    this.vibrationMmS = 0.5 + this.random() * 2;
+  }
+
+  /** The sequence number the next reading will carry. */
+  get nextSeq(): number {
+    return this.seq;
+  }
+
+  next(nowMs: number): Reading {
+    const noise = (): number => this.random() - 0.5;
+    // Drift: a bounded random walk; noise: independent jitter per reading.
+    this.temperatureC = clamp(this.temperatureC + noise() * 0.2, -20, 60);
+    this.humidityPct = clamp(this.humidityPct + noise() * 0.5, 5, 95);
+    this.vibrationMmS = clamp(this.vibrationMmS + noise() * 0.1, 0, 20);
+    const seq = this.seq++;
+    return {
+      readingId: `${this.deviceId}:${seq}`,
+      deviceId: this.deviceId,
+      seq,
+      ts: new Date(nowMs).toISOString(),
+      temperatureC: round(this.temperatureC + noise() * 0.3, 2),
+      humidityPct: round(clamp(this.humidityPct + noise() * 1, 0, 100), 1),
+      // Occasional spikes, as a real accelerometer shows.
+      vibrationMmS: round(this.vibrationMmS + Math.abs(noise()) * (this.random() < 0.02 ? 8 : 0.4), 3),
+    };
+  }
+}
+
+/** JSON bytes of a reading (the form sent on JSON paths). */
+export function encodeJson(reading: Reading): Buffer {
+  return Buffer.from(JSON.stringify(reading));
+}
+
+/**
+ * The binary form: one CSV line, deliberately not JSON, so the edge envelope carries it as base64 and
+ * the records keep it as `bodyBase64` (exercises the non-JSON path end to end).
+ */
+export function encodeBinary(reading: Reading): Buffer {
+  return Buffer.from(
+    `R1,${reading.readingId},${reading.ts},${reading.temperatureC},${reading.humidityPct},${reading.vibrationMmS}`,
+  );
+}
+
+/** The readingId inside a payload in either form, or undefined when the payload is not a reading. */
+export function readingIdOfPayload(payload: Uint8Array | string): string | undefined {
+  const text = typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8');
+  if (text.startsWith('R1,')) return text.split(',')[1];
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return readingIdOfJson(parsed);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The readingId of a parsed JSON payload. */
+export function readingIdOfJson(value: unknown): string | undefined {
+  if (value && typeof value === 'object' && typeof (value as { readingId?: unknown }).readingId === 'string') {
+    return (value as { readingId: string }).readingId;
+  }
+  return undefined;
+}
+
+/**
+ * The readingId carried by a record (Cosmos document or cold blob line, contract §5): `body` when the
+ * payload was JSON, else `bodyBase64`.
+ */
+export function readingIdOfRecord(record: { body?: unknown; bodyBase64?: unknown }): string | undefined {
+  if (record.body !== undefined) {
+    if (typeof record.body === 'string') return readingIdOfPayload(record.body);
+    return readingIdOfJson(record.body);
+  }
+  if (typeof record.bodyBase64 === 'string') return readingIdOfPayload(Buffer.from(record.bodyBase64, 'base64'));
+  return undefined;
+}
