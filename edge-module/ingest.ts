@@ -1,0 +1,176 @@
+/**
+ * From inputs to the engine and from statuses back to their input: the one place that knows the order
+ * "persist → queue → acknowledge" and "final status → route → commit".
+ *
+ * With persistence, a message is appended to the store first and offered to the engine once it is on
+ * disk (appends resolve in order, so queue order is arrival order); the MQTT PUBACK waits for that.
+ * A record is committed only when its message has a final status (success or fail).
+ */
+import type { Pump } from '../batching/pump.js';
+import type { StatusReport } from '../batching/types.js';
+import { toConnectorStatus } from '../batching/status.js';
+import type { EdgeEvents } from './events.js';
+import { Checkpointer } from './persistence/checkpointer.js';
+import { decodeRecord, encodeRecord } from './persistence/record.js';
+import type { InputSource } from './persistence/record.js';
+import type { Store } from './persistence/store.js';
+import { StoreFullError } from './persistence/store.js';
+
+/** Carried through the engine with each message: where its status goes and its store record. */
+export interface MessageMeta {
+  readonly source: InputSource;
+  readonly qos: 0 | 1;
+  seq: number | undefined;
+}
+
+export interface IngestItem {
+  readonly source: InputSource;
+  readonly qos: 0 | 1;
+  readonly channel: string;
+  readonly payload: Uint8Array;
+  readonly id: string | undefined;
+  /** False for binary and default-topic input: statuses carry no id. */
+  readonly correlate: boolean;
+}
+
+/** Publishes a status (exact connector JSON text) back on the input it came from. */
+export type StatusPublisher = (source: InputSource, json: string, qos: 0 | 1) => void;
+
+export interface IngestOptions {
+  readonly pump: Pump;
+  readonly store: Store | undefined;
+  readonly events: EdgeEvents;
+  readonly publish: StatusPublisher;
+  /** Engine success statuses to swallow (the IoT Hub sink settles carried messages itself). */
+  readonly holdsStatus?: (report: StatusReport) => boolean;
+  readonly newId: () => string;
+}
+
+const COMMIT_DELAY_MS = 20;
+
+export class Ingest {
+  private readonly checkpointer = new Checkpointer();
+  private commitTimer: NodeJS.Timeout | undefined;
+  private committing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: IngestOptions) {}
+
+  /** Offer one input. Resolves when it may be acknowledged (on disk, or at once without persistence). */
+  submit(item: IngestItem): Promise<void> | undefined {
+    const { store, events } = this.options;
+    events.received(item.source);
+    if (!store) {
+      this.offer(item, { source: item.source, qos: item.qos, seq: undefined });
+      return undefined;
+    }
+    const data = encodeRecord(
+      { channel: item.channel, ...(item.id !== undefined ? { id: item.id } : {}), correlate: item.correlate, source: item.source, qos: item.qos },
+      item.payload,
+    );
+    return store.append(data).then(
+      (seq) => {
+        this.checkpointer.track(seq);
+        this.offer(item, { source: item.source, qos: item.qos, seq });
+      },
+      (err: unknown) => {
+        const full = err instanceof StoreFullError;
+        this.refuse(item, full ? 'StorageFullException' : 'StorageException', (err as Error).message, full ? 'memory_full' : 'rejected');
+      },
+    );
+  }
+
+  private offer(item: IngestItem, meta: MessageMeta): void {
+    const result = this.options.pump.offer({
+      channel: item.channel,
+      payload: item.payload,
+      ...(item.id !== undefined ? { id: item.id } : {}),
+      correlate: item.correlate,
+      meta,
+    });
+    if (result.accepted) this.options.events.accepted(item.source);
+  }
+
+  /** A refused input: one fail status on its own path, plus the metric. */
+  refuse(
+    item: Pick<IngestItem, 'source' | 'qos' | 'channel' | 'id' | 'correlate'>,
+    code: string,
+    message: string,
+    reason: 'invalid' | 'too_large' | 'memory_full' | 'rejected' = 'invalid',
+    where = item.channel,
+  ): void {
+    this.options.events.inputRefused(item.source, code, message, where);
+    const messageId = item.id ?? this.options.newId();
+    this.onStatus({
+      status: 'fail',
+      id: item.correlate ? item.id : undefined,
+      messageId,
+      channel: item.channel,
+      error: code,
+      errorMessage: message,
+      reason,
+      meta: { source: item.source, qos: item.qos, seq: undefined } satisfies MessageMeta,
+    });
+  }
+
+  /** Every final status passes here exactly once (the pump's onStatus and the sink's own). */
+  readonly onStatus = (report: StatusReport): void => {
+    if (this.options.holdsStatus?.(report)) return;
+    const meta = report.meta as MessageMeta | undefined;
+    this.options.events.status(report);
+    if (meta) {
+      this.options.publish(meta.source, toConnectorStatus(report), meta.qos);
+      if (meta.seq !== undefined) {
+        this.checkpointer.done(meta.seq);
+        this.scheduleCommit();
+      }
+    }
+  };
+
+  private scheduleCommit(): void {
+    if (this.commitTimer || !this.options.store) return;
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = undefined;
+      void this.commitNow();
+    }, COMMIT_DELAY_MS);
+  }
+
+  /** Commit everything up to the oldest message still waiting for its status. */
+  commitNow(): Promise<void> {
+    const store = this.options.store;
+    if (!store) return Promise.resolve();
+    if (this.commitTimer) {
+      clearTimeout(this.commitTimer);
+      this.commitTimer = undefined;
+    }
+    const upTo = this.checkpointer.committable();
+    this.committing = this.committing
+      .then(() => store.commit(upTo))
+      .catch((err: unknown) => this.options.events.log.error({ error: (err as Error).message }, 'persistence commit failed'));
+    return this.committing;
+  }
+
+  /** Rebuild the queues from the store (startup): every uncommitted, unexpired record, in order. */
+  async recover(): Promise<{ records: number; expiredBytes: number }> {
+    const store = this.options.store;
+    if (!store) return { records: 0, expiredBytes: 0 };
+    const records = await store.read(0);
+    const usedBefore = store.usedBytes();
+    for (const record of records) {
+      const { header, payload } = decodeRecord(record.data);
+      this.checkpointer.track(record.seq);
+      this.offer(
+        { source: header.source, qos: header.qos ?? 0, channel: header.channel, payload: Buffer.from(payload), id: header.id, correlate: header.correlate },
+        { source: header.source, qos: header.qos ?? 0, seq: record.seq },
+      );
+    }
+    // Expired records are not returned; moving the mark past them lets the next commit delete them.
+    this.checkpointer.skip(store.lastSeq());
+    await this.commitNow();
+    const keptBytes = records.reduce((n, r) => n + r.data.byteLength, 0);
+    return { records: records.length, expiredBytes: Math.max(0, usedBefore - keptBytes) };
+  }
+
+  async close(): Promise<void> {
+    await this.commitNow();
+  }
+}
