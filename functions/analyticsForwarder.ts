@@ -1,0 +1,205 @@
+/**
+ * analyticsForwarder (consumer group `analytics`): each reading's ORIGINAL bytes to its IoT Analytics
+ * channel by BatchPutMessage, through the connector's engine (`batching/`), within the invocation's time
+ * budget. What cannot be delivered — rejected by the service, refused by the engine, or still queued when
+ * the budget runs out — goes to one dead-letter blob per invocation with its error. Nothing is dropped
+ * silently: every reading ends as exactly one status (forwarded or dead-lettered).
+ *
+ * Message ids are the record ids (`{partition}-{sequenceNumber}-{index}`): unique within a batch, and
+ * the same on a replay, so a redelivered reading is recognisable downstream.
+ */
+import { app } from '@azure/functions';
+import type { EventHubHandler } from '@azure/functions';
+import { BatchingEngine } from '../batching/engine.js';
+import { Pump } from '../batching/pump.js';
+import type { ConnectorConfig } from '../batching/config.js';
+import type { Sink, StatusReport } from '../batching/types.js';
+import { createIotAnalyticsSink } from './analyticsSink.js';
+import type { Runtime } from './clients.js';
+import type { UndeliveredMessage } from './deadLetter.js';
+import { writeForwarderDeadLetter } from './deadLetter.js';
+import { deadLetterMalformed, readTriggerBatch } from './invocation.js';
+import type { Logger } from './log.js';
+import type { Reading } from './record.js';
+import { defineEventHubFunction } from './registration.js';
+
+export const ANALYTICS_FORWARDER = 'analyticsForwarder';
+
+export interface ForwardOptions {
+  /** The connector parameters; PublishInterval is ignored (the invocation's batch is flushed at once). */
+  readonly config: ConnectorConfig;
+  readonly sink: Sink;
+  /** Epoch ms after which nothing new is sent; what is left is dead-lettered. */
+  readonly deadlineMs: number;
+  readonly log?: Logger;
+  readonly now?: () => number;
+}
+
+export interface ForwardResult {
+  readonly forwarded: number;
+  readonly undelivered: UndeliveredMessage[];
+  /** Fail statuses per error code (forwarded ones are `success`). */
+  readonly failuresByCode: Record<string, number>;
+}
+
+const NO_CHANNEL_MESSAGE =
+  'the reading names no channel (no "channel" property, no envelope channel) and IotAnalyticsDefaultChannelName is not set';
+
+/** Send readings through a fresh engine + pump; resolves when every reading has a status. */
+export async function forwardReadings(readings: readonly Reading[], options: ForwardOptions): Promise<ForwardResult> {
+  const now = options.now ?? Date.now;
+  const config = options.config;
+  const byId = new Map<string, Reading>();
+  const undelivered: UndeliveredMessage[] = [];
+  const failuresByCode: Record<string, number> = {};
+  let forwarded = 0;
+
+  const fail = (reading: Reading, error: string, errorMessage: string, reason: string): void => {
+    failuresByCode[error] = (failuresByCode[error] ?? 0) + 1;
+    undelivered.push({
+      messageId: reading.record.id,
+      recordId: reading.record.id,
+      channel: reading.record.channel,
+      deviceId: reading.record.deviceId,
+      error,
+      errorMessage,
+      reason,
+      payloadBase64: Buffer.from(reading.payload).toString('base64'),
+    });
+  };
+  const onStatus = (report: StatusReport): void => {
+    const reading = byId.get(report.messageId);
+    if (!reading) {
+      options.log?.error({ messageId: report.messageId, status: report.status }, 'status for an unknown message');
+      return;
+    }
+    if (report.status === 'success') forwarded++;
+    else fail(reading, report.error, report.errorMessage, report.reason);
+  };
+
+  const engine = new BatchingEngine({ config, retry: { initialIntervalMs: 200, maxIntervalMs: 5_000 } });
+  const pump = new Pump({
+    engine,
+    sink: options.sink,
+    clock: { now },
+    timer: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
+    onStatus,
+    onSinkError: (batch, error) => options.log?.warn({ channel: batch.channel, err: (error as Error)?.message }, 'sink threw'),
+  });
+
+  // Queues only live for this invocation: flush before one would overflow, instead of dropping.
+  const heldPerChannel = new Map<string, number>();
+  let heldBytes = 0;
+  let expired = false;
+  const flush = async (): Promise<void> => {
+    await pump.flush(options.deadlineMs);
+    heldPerChannel.clear();
+    heldBytes = 0;
+    if (now() >= options.deadlineMs) expired = true;
+  };
+
+  for (const reading of readings) {
+    const channel = reading.record.channel;
+    if (channel === null) {
+      fail(reading, 'InvalidRequestException', NO_CHANNEL_MESSAGE, 'invalid');
+      continue;
+    }
+    if (expired) {
+      fail(reading, 'ShutdownException', 'the invocation time budget ran out before this reading was sent', 'shutdown');
+      continue;
+    }
+    const held = heldPerChannel.get(channel);
+    const size = reading.payload.byteLength;
+    if (
+      (held ?? 0) >= config.queueSizePerChannel ||
+      heldBytes + size > config.memorySizeBytes ||
+      (held === undefined && heldPerChannel.size >= config.maxActiveChannels)
+    ) {
+      await flush();
+      if (expired) {
+        fail(reading, 'ShutdownException', 'the invocation time budget ran out before this reading was sent', 'shutdown');
+        continue;
+      }
+    }
+    byId.set(reading.record.id, reading);
+    const result = pump.offer({ channel, payload: reading.payload, id: reading.record.id });
+    if (result.accepted) {
+      heldPerChannel.set(channel, (heldPerChannel.get(channel) ?? 0) + 1);
+      heldBytes += size;
+    }
+  }
+  await pump.flush(options.deadlineMs);
+  for (const status of engine.failAll('shutdown', 'ShutdownException', 'the invocation time budget ran out before this reading was sent')) {
+    onStatus(status);
+  }
+  await pump.stop();
+  return { forwarded, undelivered, failuresByCode };
+}
+
+/** How many BatchPutMessage calls per channel forwarding these readings takes (no network: a counting sink). */
+export async function countBatchPutCalls(channels: readonly string[], config: ConnectorConfig): Promise<Record<string, number>> {
+  const calls: Record<string, number> = {};
+  const sink: Sink = {
+    send: async (batch) => {
+      calls[batch.channel] = (calls[batch.channel] ?? 0) + 1;
+      return { type: 'delivered', failures: [] };
+    },
+  };
+  const readings: Reading[] = channels.map((channel, i) => ({
+    record: {
+      id: `0-${i}-0`,
+      deviceId: 'd',
+      channel,
+      ts: '',
+      enqueuedAt: '',
+      partition: '0',
+      sequenceNumber: i,
+      index: 0,
+      properties: {},
+    },
+    payload: Buffer.from(`{"i":${i}}`),
+  }));
+  await forwardReadings(readings, { config, sink, deadlineMs: Date.now() + 60_000 });
+  return calls;
+}
+
+export function createAnalyticsForwarderHandler(runtime: Runtime): EventHubHandler {
+  // One sink (one IoT Analytics client) per worker; one engine per invocation.
+  let sink: ReturnType<typeof createIotAnalyticsSink> | undefined;
+  return async (messages, context) => {
+    const startedAt = Date.now();
+    const batch = readTriggerBatch(ANALYTICS_FORWARDER, messages, context, runtime);
+    await deadLetterMalformed(batch, runtime);
+    sink ??= createIotAnalyticsSink(runtime.iotAnalytics());
+    const result = await forwardReadings(batch.readings, {
+      config: runtime.config.analytics.connector,
+      sink,
+      deadlineMs: startedAt + runtime.config.analytics.forwardBudgetMs,
+      log: batch.log,
+    });
+    runtime.counters.forwarded += result.forwarded;
+    if (result.undelivered.length > 0) {
+      // If this write fails the invocation throws and the host replays the batch (at-least-once).
+      const name = await writeForwarderDeadLetter(runtime.deadLetterContainer(), {
+        function: ANALYTICS_FORWARDER,
+        invocationId: context.invocationId,
+        partition: batch.partition,
+        firstSequenceNumber: batch.firstSequenceNumber,
+        lastSequenceNumber: batch.lastSequenceNumber,
+        writtenAt: new Date().toISOString(),
+        messages: result.undelivered,
+      });
+      runtime.counters.deadLettered += result.undelivered.length;
+      runtime.counters.blobs += 1;
+      batch.log.warn({ deadLettered: result.undelivered.length, failuresByCode: result.failuresByCode, blob: name }, 'readings dead-lettered');
+    }
+    batch.log.info(
+      { events: batch.events.length, readings: batch.readings.length, forwarded: result.forwarded, deadLettered: result.undelivered.length },
+      'readings forwarded',
+    );
+  };
+}
+
+export const analyticsForwarderFunction = defineEventHubFunction(ANALYTICS_FORWARDER, 'analytics', createAnalyticsForwarderHandler);
+
+app.eventHub(analyticsForwarderFunction.name, analyticsForwarderFunction.options);

@@ -1,0 +1,22 @@
+/**
+ * What the functions did, counted per runtime (one per worker; one per local host). The local host's
+ * status line and the tests read these; in Azure the same numbers go to the logs per invocation.
+ */
+export interface FunctionCounters {
+  /** Reading documents upserted into Cosmos DB (a replay counts again: the ids make it a rewrite). */
+  documents: number;
+  /** `latest` documents created or replaced by a newer reading. */
+  latestUpdated: number;
+  /** Blobs written (cold files, dead-letter files). */
+  blobs: number;
+  /** Messages IoT Analytics accepted. */
+  forwarded: number;
+  /** Messages written to the dead-letter container (undeliverable readings and malformed events). */
+  deadLettered: number;
+  /** Malformed events or envelope entries seen. */
+  malformed: number;
+}
+
+export function newCounters(): FunctionCounters {
+  return { documents: 0, latestUpdated: 0, blobs: 0, forwarded: 0, deadLettered: 0, malformed: 0 };
+}

@@ -1,0 +1,54 @@
+/**
+ * What every function does first with its trigger batch: read events into records, and dead-letter
+ * (log + blob) whatever is malformed — without blocking the rest of the batch.
+ */
+import type { InvocationContext } from '@azure/functions';
+import type { Runtime } from './clients.js';
+import { writeMalformed } from './deadLetter.js';
+import type { Logger } from './log.js';
+import { functionsLogger } from './log.js';
+import type { MalformedEvent, Reading, TelemetryEvent } from './record.js';
+import { toReadingsAll } from './record.js';
+import { eventsFromTrigger } from './trigger.js';
+
+export interface TriggerBatch {
+  readonly events: TelemetryEvent[];
+  readonly readings: Reading[];
+  readonly malformed: MalformedEvent[];
+  readonly partition: string;
+  readonly firstSequenceNumber: number;
+  readonly lastSequenceNumber: number;
+  readonly log: Logger;
+}
+
+export function readTriggerBatch(functionName: string, messages: unknown, context: InvocationContext, runtime: Runtime): TriggerBatch {
+  const events = eventsFromTrigger(messages, context.triggerMetadata);
+  const { readings, malformed } = toReadingsAll(events, { defaultChannel: runtime.config.analytics.connector.defaultChannelName });
+  const sequenceNumbers = events.map((e) => e.sequenceNumber);
+  const partition = events[0]?.partition ?? '?';
+  const firstSequenceNumber = sequenceNumbers.length > 0 ? Math.min(...sequenceNumbers) : -1;
+  const lastSequenceNumber = sequenceNumbers.length > 0 ? Math.max(...sequenceNumbers) : -1;
+  const log = functionsLogger.child({
+    function: functionName,
+    invocationId: context.invocationId,
+    partition,
+    firstSequenceNumber,
+    lastSequenceNumber,
+    ...(context.retryContext ? { retryCount: context.retryContext.retryCount } : {}),
+  });
+  return { events, readings, malformed, partition, firstSequenceNumber, lastSequenceNumber, log };
+}
+
+/** Log each malformed item with its position and write it to the dead-letter container. */
+export async function deadLetterMalformed(batch: TriggerBatch, runtime: Runtime): Promise<void> {
+  if (batch.malformed.length === 0) return;
+  for (const item of batch.malformed) {
+    batch.log.warn(
+      { sequenceNumber: item.sequenceNumber, offset: item.offset, index: item.index, deviceId: item.deviceId, reason: item.reason },
+      'malformed event dead-lettered',
+    );
+  }
+  const blobs = await writeMalformed(runtime.deadLetterContainer(), batch.malformed);
+  runtime.counters.malformed += batch.malformed.length;
+  runtime.counters.blobs += blobs;
+}

@@ -1,0 +1,171 @@
+/**
+ * The warm path's Cosmos DB writer (docs/contracts.md §5).
+ *
+ * Invariants:
+ * - readings are upserted with `id` = the record id, so a replayed batch rewrites the same documents;
+ * - `pk = "{deviceId}:{yyyy-MM-dd of enqueuedAt, UTC}"` spreads a device's data over day partitions;
+ * - each reading carries `ttl` (seconds) — the container must have TTL switched on (any default);
+ * - one `latest` document per device moves only forward: it is replaced with IfMatch on its etag, so two
+ *   concurrent batches cannot move it backwards (412 → re-read and decide again; 409 on create → the
+ *   same). Losing that race to a newer reading is expected, not an error;
+ * - 429 and transient errors are retried by the SDK; what still fails makes `writeWarm` throw, so the
+ *   host's retry policy replays the whole batch (harmless: every write is idempotent).
+ */
+import type { BulkOperationResult, Container, JSONObject, OperationInput } from '@azure/cosmos';
+import { BulkOperationType } from '@azure/cosmos';
+import type { TelemetryRecord } from './record.js';
+
+export interface ReadingDocument extends TelemetryRecord {
+  type: 'reading';
+  pk: string;
+  /** Seconds; -1 never expires. */
+  ttl: number;
+}
+
+export interface LatestDocument extends Omit<TelemetryRecord, 'id'> {
+  id: string;
+  pk: string;
+  type: 'latest';
+  /** The id of the reading this document copies. */
+  readingId: string;
+  /** The latest document never expires. */
+  ttl: -1;
+}
+
+export interface WarmWriteResult {
+  readonly documents: number;
+  readonly latestUpdated: number;
+  /** Devices whose stored `latest` was already as new or newer. */
+  readonly latestUnchanged: number;
+}
+
+export interface WarmWriteOptions {
+  readonly ttlSeconds: number;
+  /** Concurrent `latest` updates (each is a read plus a conditional write). */
+  readonly latestConcurrency?: number;
+}
+
+export function partitionKeyFor(deviceId: string, enqueuedAt: string): string {
+  return `${deviceId}:${enqueuedAt.slice(0, 10)}`;
+}
+
+export function latestId(deviceId: string): string {
+  return `latest:${deviceId}`;
+}
+
+export function toReadingDocument(record: TelemetryRecord, ttlSeconds: number): ReadingDocument {
+  return { ...record, type: 'reading', pk: partitionKeyFor(record.deviceId, record.enqueuedAt), ttl: ttlSeconds };
+}
+
+export function toLatestDocument(record: TelemetryRecord): LatestDocument {
+  const { id: readingId, ...rest } = record;
+  return { ...rest, id: latestId(record.deviceId), pk: latestId(record.deviceId), type: 'latest', readingId, ttl: -1 };
+}
+
+/**
+ * Whether reading `a` is newer than `b`: by the reading's own timestamp, then by position in the
+ * device's partition (sequence number, envelope index), which is the hub's arrival order.
+ */
+export function isNewer(
+  a: Pick<TelemetryRecord, 'ts' | 'sequenceNumber' | 'index'>,
+  b: Pick<TelemetryRecord, 'ts' | 'sequenceNumber' | 'index'>,
+): boolean {
+  const ta = Date.parse(a.ts);
+  const tb = Date.parse(b.ts);
+  if (ta !== tb) return ta > tb;
+  if (a.sequenceNumber !== b.sequenceNumber) return a.sequenceNumber > b.sequenceNumber;
+  return a.index > b.index;
+}
+
+/** The newest record of each device in a batch. */
+export function newestPerDevice(records: readonly TelemetryRecord[]): TelemetryRecord[] {
+  const newest = new Map<string, TelemetryRecord>();
+  for (const record of records) {
+    const current = newest.get(record.deviceId);
+    if (!current || isNewer(record, current)) newest.set(record.deviceId, record);
+  }
+  return [...newest.values()];
+}
+
+/** Write one batch of records: bulk upsert of readings, then the `latest` documents. Throws if anything failed. */
+export async function writeWarm(container: Container, records: readonly TelemetryRecord[], options: WarmWriteOptions): Promise<WarmWriteResult> {
+  if (records.length === 0) return { documents: 0, latestUpdated: 0, latestUnchanged: 0 };
+  await upsertReadings(container, records.map((r) => toReadingDocument(r, options.ttlSeconds)));
+  const outcomes = await mapBounded(newestPerDevice(records), options.latestConcurrency ?? 16, (r) => advanceLatest(container, r));
+  const latestUpdated = outcomes.filter((o) => o === 'updated').length;
+  return { documents: records.length, latestUpdated, latestUnchanged: outcomes.length - latestUpdated };
+}
+
+/** Bulk upsert (the SDK groups operations per partition range, with its own 429 handling and concurrency). */
+export async function upsertReadings(container: Container, documents: readonly ReadingDocument[]): Promise<void> {
+  const operations: OperationInput[] = documents.map((doc) => ({
+    operationType: BulkOperationType.Upsert,
+    partitionKey: doc.pk,
+    resourceBody: doc as unknown as JSONObject,
+  }));
+  const results = await container.items.executeBulkOperations(operations);
+  const failed = results.filter((r) => !succeeded(r));
+  if (failed.length > 0) {
+    const first = failed[0] as BulkOperationResult;
+    const status = first.response?.statusCode ?? first.error?.code ?? 'no response';
+    const id = (first.operationInput as { resourceBody?: { id?: string } }).resourceBody?.id;
+    throw new Error(
+      `warm path: ${failed.length} of ${documents.length} upserts failed after the SDK's retries; first: id ${id ?? '?'} status ${String(status)}` +
+        (first.error?.message ? ` (${first.error.message.split('\n')[0]})` : ''),
+    );
+  }
+}
+
+function succeeded(result: BulkOperationResult): boolean {
+  const status = result.response?.statusCode;
+  return result.error === undefined && status !== undefined && status >= 200 && status < 300;
+}
+
+const MAX_LATEST_ATTEMPTS = 10;
+
+/** Move the device's `latest` document to `record` unless it already holds a newer (or the same) reading. */
+export async function advanceLatest(container: Container, record: TelemetryRecord): Promise<'updated' | 'unchanged'> {
+  const id = latestId(record.deviceId);
+  const doc = toLatestDocument(record);
+  for (let attempt = 1; attempt <= MAX_LATEST_ATTEMPTS; attempt++) {
+    const read = await container.item(id, id).read<LatestDocument>();
+    const current = read.resource;
+    if (!current || read.statusCode === 404) {
+      try {
+        await container.items.create(doc);
+        return 'updated';
+      } catch (err) {
+        if (statusOf(err) === 409) continue; // someone created it first: re-read and compare
+        throw err;
+      }
+    }
+    if (current.readingId === doc.readingId || !isNewer(doc, current)) return 'unchanged';
+    try {
+      await container.item(id, id).replace(doc, { accessCondition: { type: 'IfMatch', condition: current._etag } });
+      return 'updated';
+    } catch (err) {
+      if (statusOf(err) === 412) continue; // a concurrent writer moved it: re-read and compare
+      throw err;
+    }
+  }
+  throw new Error(`warm path: latest document for device '${record.deviceId}' kept changing; gave up after ${MAX_LATEST_ATTEMPTS} attempts`);
+}
+
+function statusOf(err: unknown): number | undefined {
+  const code = (err as { code?: unknown; statusCode?: unknown }).code ?? (err as { statusCode?: unknown }).statusCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** Map with at most `limit` promises in flight, results in input order. */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

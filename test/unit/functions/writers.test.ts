@@ -1,0 +1,76 @@
+import { gunzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { encodeColdBlob, hourPrefix, planColdBlobs } from '../../../functions/coldPath.js';
+import type { TelemetryRecord } from '../../../functions/record.js';
+import { isNewer, newestPerDevice, partitionKeyFor, toLatestDocument, toReadingDocument } from '../../../functions/warmWriter.js';
+
+function record(overrides: Partial<TelemetryRecord>): TelemetryRecord {
+  return {
+    id: '0-1-0',
+    deviceId: 'd1',
+    channel: 'c',
+    ts: '2026-11-23T10:00:00.000Z',
+    enqueuedAt: '2026-11-23T10:00:00.000Z',
+    partition: '0',
+    sequenceNumber: 1,
+    index: 0,
+    properties: {},
+    body: { a: 1 },
+    ...overrides,
+  };
+}
+
+describe('warm path documents', () => {
+  it('pk is {deviceId}:{yyyy-MM-dd of enqueuedAt, UTC} and readings carry the configured ttl', () => {
+    expect(partitionKeyFor('dev-7', '2026-11-23T23:59:59.999Z')).toBe('dev-7:2026-11-23');
+    const doc = toReadingDocument(record({ deviceId: 'dev-7', enqueuedAt: '2026-11-24T00:00:00.000Z' }), 86400);
+    expect(doc).toMatchObject({ id: '0-1-0', type: 'reading', pk: 'dev-7:2026-11-24', ttl: 86400, body: { a: 1 } });
+  });
+
+  it('the latest document has id and pk latest:{deviceId}, never expires and names its reading', () => {
+    expect(toLatestDocument(record({ id: '0-9-2' }))).toMatchObject({ id: 'latest:d1', pk: 'latest:d1', type: 'latest', readingId: '0-9-2', ttl: -1 });
+  });
+
+  it('newer means a later reading timestamp, then a later position in the partition', () => {
+    const a = record({ ts: '2026-11-23T10:00:01.000Z', sequenceNumber: 1 });
+    const b = record({ ts: '2026-11-23T10:00:00.000Z', sequenceNumber: 5 });
+    expect(isNewer(a, b)).toBe(true);
+    expect(isNewer(b, a)).toBe(false);
+    expect(isNewer(record({ sequenceNumber: 2 }), record({ sequenceNumber: 1 }))).toBe(true);
+    expect(isNewer(record({ index: 3 }), record({ index: 2 }))).toBe(true);
+    expect(isNewer(record({}), record({}))).toBe(false);
+  });
+
+  it('picks the newest record per device in a batch', () => {
+    const newest = newestPerDevice([
+      record({ deviceId: 'a', id: 'a1', ts: '2026-01-01T00:00:02Z' }),
+      record({ deviceId: 'b', id: 'b1' }),
+      record({ deviceId: 'a', id: 'a2', ts: '2026-01-01T00:00:01Z', sequenceNumber: 9 }),
+    ]);
+    expect(newest.map((r) => r.id).sort()).toEqual(['a1', 'b1']);
+  });
+});
+
+describe('cold path blobs', () => {
+  it('one blob per (hour, partition) named year=/month=/day=/hour=/p{partition}-{firstSeq}-{lastSeq}.jsonl.gz', () => {
+    const blobs = planColdBlobs([
+      record({ id: '1-10-0', partition: '1', sequenceNumber: 10, enqueuedAt: '2026-11-23T09:59:59.000Z' }),
+      record({ id: '1-11-0', partition: '1', sequenceNumber: 11, enqueuedAt: '2026-11-23T10:00:00.000Z' }),
+      record({ id: '1-11-1', partition: '1', sequenceNumber: 11, index: 1, enqueuedAt: '2026-11-23T10:00:00.000Z' }),
+      record({ id: '1-14-0', partition: '1', sequenceNumber: 14, enqueuedAt: '2026-11-23T10:30:00.000Z' }),
+    ]);
+    expect(blobs.map((b) => [b.name, b.records.length])).toEqual([
+      ['year=2026/month=11/day=23/hour=09/p1-10-10.jsonl.gz', 1],
+      ['year=2026/month=11/day=23/hour=10/p1-11-14.jsonl.gz', 3],
+    ]);
+    expect(hourPrefix('2027-01-02T03:04:05Z')).toBe('year=2027/month=01/day=02/hour=03/');
+  });
+
+  it('a blob is gzip JSON Lines, one record per line, and the same records give the same bytes', () => {
+    const records = [record({ id: 'x' }), record({ id: 'y', bodyBase64: 'aGk=', body: undefined })];
+    const encoded = encodeColdBlob(records);
+    const lines = gunzipSync(encoded).toString('utf8').trimEnd().split('\n');
+    expect(lines.map((l) => (JSON.parse(l) as TelemetryRecord).id)).toEqual(['x', 'y']);
+    expect(encodeColdBlob(records).equals(encoded)).toBe(true);
+  });
+});
