@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseEdgeConfig } from '../../edge-module/config.js';
 import { CONNECTOR_DEFAULTS, CONNECTOR_PARAMETERS, parseConnectorConfig } from '../../batching/config.js';
 import { CREATE_OPTIONS_CHUNK_CHARS, findPlaceholders, renderManifest } from '../../infra/edge/render.js';
-import { contractSection, edgeEnvironmentNames, edgeModuleEndpoints, read } from './sources.js';
+import { edgeEnvironmentNames, edgeModuleEndpoints, read } from './sources.js';
 
 interface ModuleSpec {
   version?: string;
@@ -53,20 +53,6 @@ function parseRoute(route: string): { source: string; condition: string | undefi
   return { source: m[1] as string, condition: m[2], sink: (m[3] as string).trim() };
 }
 
-/**
- * The module's edgeHub inputs and outputs: read from edge-module/ where the code declares them; until the
- * edgeHub adapter declares its inputs (and the status output), docs/contracts.md §7 and ARCHITECTURE's
- * inputs `put`, `binary` are the contract.
- */
-function moduleEndpoints(): { inputs: Set<string>; outputs: Set<string> } {
-  const fromCode = edgeModuleEndpoints();
-  const outputs = new Set(fromCode.outputs);
-  const inputs = new Set(fromCode.inputs);
-  if (!outputs.has('status') && /edgeHub output `status`/.test(contractSection(7))) outputs.add('status');
-  if (inputs.size === 0) for (const name of ['put', 'binary']) inputs.add(name);
-  return { inputs, outputs };
-}
-
 describe('IoT Edge deployment manifest: system modules', () => {
   it('edgeAgent and edgeHub run the same supported LTS line (1.6; 1.5 LTS ended 2026-11-10)', () => {
     const agentImage = agent.systemModules.edgeAgent.settings.image;
@@ -90,11 +76,12 @@ describe('IoT Edge deployment manifest: system modules', () => {
 
 describe('IoT Edge deployment manifest: routes', () => {
   const parsedRoutes = Object.entries(routes).map(([name, r]) => ({ name, ...parseRoute(r.route) }));
-  const endpoints = moduleEndpoints();
+  const endpoints = edgeModuleEndpoints();
 
-  it('reads the module\'s outputs from its source', () => {
-    // `upstream` is declared in code (edge-module/sinks/iothub/pack.ts UPSTREAM_OUTPUT).
-    expect(edgeModuleEndpoints().outputs.has('upstream')).toBe(true);
+  it('reads the module\'s inputs and outputs from its source (contracts §7, ARCHITECTURE edge-module)', () => {
+    // UPSTREAM_OUTPUT (sinks/iothub/pack.ts), STATUS_OUTPUT and `inputName === …` (inputs/edgehub.ts).
+    expect(endpoints.outputs).toEqual(new Set(['upstream', 'status']));
+    expect(endpoints.inputs).toEqual(new Set(['put', 'binary']));
   });
 
   it('every route from the module names an output it really has', () => {

@@ -138,9 +138,9 @@ describe('names agree between Bicep and code', () => {
   it('IoT Hub consumer groups are the ones the Function triggers use', () => {
     const groups = literalOf(bicep('infra/app/iothub.bicep').params.get('consumerGroups')?.defaultTokens ?? []);
     const used = consumerGroupsInFunctions();
-    const expected = used.size > 0 ? used : contractConsumerGroups();
-    expect(expected.size).toBeGreaterThanOrEqual(3);
-    expect(new Set(groups as string[])).toEqual(expected);
+    expect(used).toEqual(new Set(['warm', 'cold', 'analytics']));
+    expect(new Set(groups as string[])).toEqual(used);
+    expect(contractConsumerGroups()).toEqual(used);
   });
 
   it('Cosmos database, container and default TTL match functions/config.ts defaults', () => {
@@ -212,6 +212,34 @@ describe('names agree between Bicep and code', () => {
     expect(text).toMatch(/skuName: 'FC1'/);
     expect(text).toMatch(/runtime: \{\n\s+name: 'node'\n\s+version: '22'\n\s+\}/);
     expect(text).toMatch(/identity: \{ type: 'SystemAssigned' \}/);
+  });
+});
+
+describe('the Function app package azd deploys (repository root)', () => {
+  const hostJson = JSON.parse(read('host.json')) as {
+    version: string;
+    functionTimeout?: string;
+    extensionBundle: { id: string; version: string };
+  };
+
+  it('package.json main is the built functions entry, and a build script produces it', () => {
+    const pkg = JSON.parse(read('package.json')) as { main: string; scripts: Record<string, string> };
+    expect(pkg.main).toBe('dist/functions/index.js');
+    expect(pkg.scripts.build).toBeDefined();
+    expect(exists('functions/index.ts')).toBe(true);
+  });
+
+  it('host.json uses extension bundle v4 (Event Hubs extension 5+, required on Flex Consumption)', () => {
+    expect(hostJson.version).toBe('2.0');
+    expect(hostJson.extensionBundle.id).toBe('Microsoft.Azure.Functions.ExtensionBundle');
+    expect(hostJson.extensionBundle.version).toMatch(/^\[4\./);
+  });
+
+  it('the forwarder\'s time budget set by Bicep ends before host.json\'s functionTimeout', () => {
+    const timeout = /^(\d+):(\d+):(\d+)$/.exec(hostJson.functionTimeout ?? '');
+    // Flex Consumption's default timeout is 30 minutes when host.json sets none.
+    const timeoutSeconds = timeout ? Number(timeout[1]) * 3600 + Number(timeout[2]) * 60 + Number(timeout[3]) : 1800;
+    expect(Number(mainDefault('analyticsForwardBudgetSeconds'))).toBeLessThan(timeoutSeconds);
   });
 });
 

@@ -57,6 +57,7 @@ export function settingsReadByFunctions(): Map<string, string[]> {
     new RegExp(`\\b(?:get|need|url)\\(\\s*['"](${NAME})['"]`, 'g'),
     new RegExp(`\\bsettings\\[\\s*['"](${NAME})['"]\\s*\\]`, 'g'),
     new RegExp(`\\bconnection\\s*:\\s*['"](${NAME})['"]`, 'g'),
+    new RegExp(`\\b[A-Z_]*CONNECTION[A-Z_]*\\s*=\\s*['"](${NAME})['"]`, 'g'),
     new RegExp(`['"]%(${NAME})%['"]`, 'g'),
   ];
   const found = new Map<string, string[]>();
@@ -72,11 +73,16 @@ export function settingsReadByFunctions(): Map<string, string[]> {
   return found;
 }
 
-/** `consumerGroup: 'x'` in functions/ (one per trigger registration). */
+/**
+ * The consumer groups of the Function triggers: `consumerGroup: 'x'` and the registration helper's
+ * `defineEventHubFunction(NAME, 'x', …)` (functions/registration.ts).
+ */
 export function consumerGroupsInFunctions(): Set<string> {
   const groups = new Set<string>();
   for (const file of sourceFiles('functions')) {
-    for (const m of stripComments(read(file)).matchAll(/\bconsumerGroup\s*:\s*['"]([^'"]+)['"]/g)) groups.add(m[1] as string);
+    const text = stripComments(read(file));
+    for (const m of text.matchAll(/\bconsumerGroup\s*:\s*['"]([^'"]+)['"]/g)) groups.add(m[1] as string);
+    for (const m of text.matchAll(/\bdefineEventHubFunction\(\s*[^,()]+,\s*['"]([^'"]+)['"]/g)) groups.add(m[1] as string);
   }
   return groups;
 }
