@@ -191,7 +191,11 @@ export function createAnalyticsForwarderHandler(runtime: Runtime): EventHubHandl
       });
       runtime.counters.deadLettered += result.undelivered.length;
       runtime.counters.blobs += 1;
-      batch.log.warn({ deadLettered: result.undelivered.length, failuresByCode: result.failuresByCode, blob: name }, 'readings dead-lettered');
+      const first = result.undelivered[0];
+      batch.log.warn(
+        { deadLettered: result.undelivered.length, failuresByCode: result.failuresByCode, firstError: `${first?.error}: ${first?.errorMessage}`, blob: name },
+        'readings dead-lettered',
+      );
     }
     batch.log.info(
       { events: batch.events.length, readings: batch.readings.length, forwarded: result.forwarded, deadLettered: result.undelivered.length },

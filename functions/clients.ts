@@ -70,7 +70,8 @@ export function createRuntime(config: FunctionsConfig): Runtime {
       analytics ??= new IoTAnalyticsClient({
         region,
         ...(endpoint ? { endpoint } : {}),
-        ...(credentials ? { credentials } : {}),
+        // A copy: the SDK marks the credentials object it is given (and the config is frozen).
+        ...(credentials ? { credentials: { ...credentials } } : {}),
       });
       return analytics;
     },
