@@ -29,6 +29,13 @@ resource hub 'Microsoft.Devices/IotHubs@2023-06-30' = {
       }
     }
     routing: {
+      // No custom endpoints: everything stays on the built-in endpoint.
+      endpoints: {
+        eventHubs: []
+        serviceBusQueues: []
+        serviceBusTopics: []
+        storageContainers: []
+      }
       // An explicit route sends every device/module message to the built-in endpoint. It is stated rather than
       // left to the fallback route so that adding another route later does not silently take `events` away.
       routes: [
