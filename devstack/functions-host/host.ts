@@ -1,0 +1,279 @@
+/**
+ * The local Functions host: runs the registered Event Hubs functions outside Azure, as the real host
+ * would, against the IoT Hub emulator (or, given a real connection string, a real IoT Hub).
+ *
+ * Per function: an `EventHubConsumerClient` on its consumer group with a `BlobCheckpointStore` in the
+ * `AzureWebJobsStorage` account (container `functions-checkpoints`), batches of up to host.json's
+ * `maxEventBatchSize`, the trigger's argument and metadata shape (trigger-input.ts) in a real
+ * `InvocationContext`, the function's `retry` option (retry.ts), and a checkpoint after each successful
+ * (or finally abandoned) invocation — never while retrying, never while stopping.
+ *
+ * Why the registration object instead of intercepting `app.eventHub`: each function file exports the
+ * exact options it registers plus a handler factory (functions/registration.ts), so the host reads typed
+ * data with no global patching, and runs the same handler code with its own config and clients.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EventHubConsumerClient, earliestEventPosition, latestEventPosition } from '@azure/event-hubs';
+import type { PartitionContext, ReceivedEventData, Subscription } from '@azure/event-hubs';
+import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
+import { ContainerClient } from '@azure/storage-blob';
+import { DefaultAzureCredential } from '@azure/identity';
+import { InvocationContext } from '@azure/functions';
+import type { EventHubHandler, LogLevel } from '@azure/functions';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { loadFunctionsConfig } from '../../functions/config.js';
+import type { FunctionsConfig, Settings } from '../../functions/config.js';
+import { createRuntime } from '../../functions/clients.js';
+import type { Runtime } from '../../functions/clients.js';
+import type { FunctionCounters } from '../../functions/counters.js';
+import type { FunctionRegistration } from '../../functions/registration.js';
+import { warmPathFunction } from '../../functions/warmPath.js';
+import { coldPathFunction } from '../../functions/coldPath.js';
+import { analyticsForwarderFunction } from '../../functions/analyticsForwarder.js';
+import { parseHostJson } from './host-json.js';
+import type { EventHubsHostSettings } from './host-json.js';
+import { mayRetry, retryDelayMs } from './retry.js';
+import { toTriggerInput } from './trigger-input.js';
+
+export const ALL_FUNCTIONS: readonly FunctionRegistration[] = [warmPathFunction, coldPathFunction, analyticsForwarderFunction];
+export const CHECKPOINT_CONTAINER = 'functions-checkpoints';
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface FunctionsHostOptions {
+  /** App settings (contracts §6) plus `AzureWebJobsStorage` (checkpoints). Validated before anything starts. */
+  readonly settings: Settings;
+  /** Default: all three functions. */
+  readonly functions?: readonly FunctionRegistration[];
+  /** Default: the repository's host.json. */
+  readonly hostJsonPath?: string;
+  /** Overrides of host.json's Event Hubs settings (tests use a short maxWaitTime). */
+  readonly hostSettings?: Partial<EventHubsHostSettings>;
+  /** False: never checkpoint (tests: a host "killed" before checkpointing, so the next one gets the same events). */
+  readonly checkpoint?: boolean;
+  /** Create the blob containers and the Cosmos database/container if missing (local stacks only). */
+  readonly ensureResources?: boolean;
+  /** Replace each function's retry delays (tests); the retry count still comes from the function. */
+  readonly retryDelayMs?: (retryCount: number) => number;
+  readonly logger?: Logger;
+}
+
+export interface HostCounters extends FunctionCounters {
+  invocations: number;
+  /** Events delivered per function. */
+  events: Record<string, number>;
+  /** Failed invocations (each retry counts). */
+  errors: number;
+  /** Batches given up after the last retry (checkpointed past, as Azure does). */
+  abandoned: number;
+}
+
+export interface FunctionsHost {
+  readonly config: FunctionsConfig;
+  readonly runtime: Runtime;
+  counters(): HostCounters;
+  stop(): Promise<void>;
+}
+
+export class HostSettingError extends Error {
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HostSettingError';
+  }
+}
+
+export async function startFunctionsHost(options: FunctionsHostOptions): Promise<FunctionsHost> {
+  const log = options.logger ?? pino({ name: 'iot-ingest:functions-host' });
+  const config = loadFunctionsConfig(options.settings); // throws, naming every bad setting
+  const webJobsStorage = options.settings.AzureWebJobsStorage?.trim();
+  if (!webJobsStorage) {
+    throw new HostSettingError('AzureWebJobsStorage', 'AzureWebJobsStorage is required (the host keeps its checkpoints there)');
+  }
+  const hostJsonPath = options.hostJsonPath ?? path.join(REPO_ROOT, 'host.json');
+  const hostSettings: EventHubsHostSettings = {
+    ...parseHostJson(JSON.parse(await readFile(hostJsonPath, 'utf8')) as unknown),
+    ...options.hostSettings,
+  };
+  const runtime = createRuntime(config);
+  const checkpoints = new ContainerClient(webJobsStorage, CHECKPOINT_CONTAINER);
+  await checkpoints.createIfNotExists();
+  if (options.ensureResources) await ensureResources(runtime);
+
+  const counters: Pick<HostCounters, 'invocations' | 'events' | 'errors' | 'abandoned'> = { invocations: 0, events: {}, errors: 0, abandoned: 0 };
+  let stopping = false;
+  const sleepers = new Set<() => void>();
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      sleepers.add(wake);
+    });
+
+  const running: Array<{ client: EventHubConsumerClient; subscription: Subscription }> = [];
+  try {
+    for (const fn of options.functions ?? ALL_FUNCTIONS) {
+      running.push(startFunction(fn));
+    }
+  } catch (err) {
+    await Promise.allSettled(running.map(async (r) => (await r.subscription.close(), await r.client.close())));
+    await runtime.close();
+    throw err;
+  }
+  log.info(
+    { functions: (options.functions ?? ALL_FUNCTIONS).map((f) => f.name), eventHubName: config.eventHub.eventHubName, ...hostSettings },
+    'functions host started',
+  );
+
+  function startFunction(fn: FunctionRegistration): { client: EventHubConsumerClient; subscription: Subscription } {
+    const connectionSetting = fn.options.connection;
+    const connectionString = options.settings[connectionSetting]?.trim();
+    const fullyQualifiedNamespace = options.settings[`${connectionSetting}__fullyQualifiedNamespace`]?.trim();
+    const eventHubName = resolveExpression(fn.options.eventHubName, options.settings);
+    const consumerGroup = fn.options.consumerGroup ?? '$Default';
+    const store = new BlobCheckpointStore(checkpoints);
+    let client: EventHubConsumerClient;
+    if (connectionString) {
+      client = /EntityPath=/i.test(connectionString)
+        ? new EventHubConsumerClient(consumerGroup, connectionString, store)
+        : new EventHubConsumerClient(consumerGroup, connectionString, eventHubName, store);
+    } else if (fullyQualifiedNamespace) {
+      client = new EventHubConsumerClient(consumerGroup, fullyQualifiedNamespace, eventHubName, new DefaultAzureCredential(), store);
+    } else {
+      throw new HostSettingError(connectionSetting, `${connectionSetting} is required by function ${fn.name} (its trigger connection)`);
+    }
+    const handler = fn.createHandler(runtime);
+    const fnLog = log.child({ function: fn.name, consumerGroup });
+    let batchesSinceCheckpoint = 0;
+    const subscription = client.subscribe(
+      {
+        processEvents: async (events, context) => {
+          if (events.length === 0 || stopping) return;
+          const done = await invoke(fn, handler, events, context, fnLog);
+          if (!done || stopping || options.checkpoint === false) return;
+          batchesSinceCheckpoint++;
+          if (batchesSinceCheckpoint >= hostSettings.batchCheckpointFrequency) {
+            batchesSinceCheckpoint = 0;
+            await context.updateCheckpoint(events[events.length - 1] as ReceivedEventData);
+          }
+        },
+        processError: async (err, context) => {
+          if (stopping) return;
+          fnLog.warn({ partitionId: context.partitionId, err: (err as Error).message }, 'event hub client error (the client retries)');
+        },
+      },
+      {
+        maxBatchSize: hostSettings.maxEventBatchSize,
+        maxWaitTimeInSeconds: Math.max(0.05, hostSettings.maxWaitTimeMs / 1000),
+        prefetchCount: hostSettings.prefetchCount,
+        startPosition: hostSettings.initialOffset === 'fromEnd' ? latestEventPosition : earliestEventPosition,
+        skipParsingBodyAsJson: true,
+      },
+    );
+    return { client, subscription };
+  }
+
+  /** Invoke with the function's retry policy. True when the batch is finished (succeeded or abandoned). */
+  async function invoke(
+    fn: FunctionRegistration,
+    handler: EventHubHandler,
+    events: ReceivedEventData[],
+    context: PartitionContext,
+    fnLog: Logger,
+  ): Promise<boolean> {
+    const { messages, triggerMetadata } = toTriggerInput(
+      events,
+      {
+        fullyQualifiedNamespace: context.fullyQualifiedNamespace,
+        eventHubName: context.eventHubName,
+        consumerGroup: context.consumerGroup,
+        partitionId: context.partitionId,
+      },
+      fn.options.dataType,
+    );
+    counters.events[fn.name] = (counters.events[fn.name] ?? 0) + events.length;
+    const retry = fn.options.retry;
+    for (let retryCount = 0; ; retryCount++) {
+      if (stopping) return false;
+      let lastError: Error | undefined;
+      const invocationId = randomUUID();
+      const invocation = new InvocationContext({
+        invocationId,
+        functionName: fn.name,
+        triggerMetadata,
+        ...(retryCount > 0 && retry ? { retryContext: { retryCount, maxRetryCount: retry.maxRetryCount } } : {}),
+        logHandler: (level: LogLevel, ...args: unknown[]) => logAt(fnLog, level, invocationId, args),
+        options: { trigger: { ...fn.options, type: 'eventHubTrigger', name: 'messages' } as never },
+      });
+      counters.invocations++;
+      try {
+        await handler(messages, invocation);
+        return true;
+      } catch (err) {
+        lastError = err as Error;
+        counters.errors++;
+      }
+      const next = retryCount + 1;
+      if (!mayRetry(retry, next) || !retry) {
+        counters.abandoned++;
+        fnLog.error(
+          { partitionId: context.partitionId, firstSequenceNumber: events[0]?.sequenceNumber, retries: retryCount, err: lastError?.message },
+          'function failed after its last retry; the batch is abandoned and the checkpoint moves on',
+        );
+        return true;
+      }
+      const delayMs = options.retryDelayMs ? options.retryDelayMs(next) : retryDelayMs(retry, next);
+      fnLog.warn({ partitionId: context.partitionId, retry: next, delayMs, err: lastError?.message }, 'function failed; retrying the batch');
+      await sleep(delayMs);
+    }
+  }
+
+  let stopped: Promise<void> | undefined;
+  return {
+    config,
+    runtime,
+    counters: () => ({ ...runtime.counters, ...counters, events: { ...counters.events } }),
+    stop: () =>
+      (stopped ??= (async () => {
+        stopping = true;
+        for (const wake of [...sleepers]) wake();
+        await Promise.allSettled(running.map((r) => r.subscription.close()));
+        await Promise.allSettled(running.map((r) => r.client.close()));
+        await runtime.close();
+        log.info('functions host stopped');
+      })()),
+  };
+}
+
+/** `%SETTING%` → the setting's value (the host's binding expression syntax). */
+export function resolveExpression(value: string, settings: Settings): string {
+  return value.replace(/%([^%]+)%/g, (_, name: string) => {
+    const resolved = settings[name];
+    if (resolved === undefined || resolved === '') throw new HostSettingError(name, `${name} is required (used as %${name}% in a trigger)`);
+    return resolved;
+  });
+}
+
+async function ensureResources(runtime: Runtime): Promise<void> {
+  await runtime.coldContainer().createIfNotExists();
+  await runtime.deadLetterContainer().createIfNotExists();
+  const container = runtime.cosmosContainer();
+  const { cosmos } = runtime.config;
+  const { database } = await container.database.client.databases.createIfNotExists({ id: cosmos.database });
+  await database.containers.createIfNotExists({ id: cosmos.container, partitionKey: { paths: ['/pk'] }, defaultTtl: -1 });
+}
+
+function logAt(log: Logger, level: LogLevel, invocationId: string, args: unknown[]): void {
+  const msg = args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
+  const method = level === 'error' || level === 'critical' ? 'error' : level === 'warning' ? 'warn' : level === 'information' ? 'info' : 'debug';
+  log[method]({ invocationId }, msg);
+}
