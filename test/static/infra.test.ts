@@ -309,6 +309,22 @@ describe('module wiring (what a Bicep build would check)', () => {
     expect(problems).toEqual([]);
   });
 
+  it('every parameter and variable is used (the Bicep linter\'s no-unused-params / no-unused-vars)', () => {
+    const unused: string[] = [];
+    for (const [file, b] of parsed) {
+      const uses = new Map<string, number>();
+      for (const t of b.tokens) {
+        if (t.kind === 'ident') uses.set(t.value, (uses.get(t.value) ?? 0) + 1);
+        // Names used inside string interpolation: '${name}'.
+        if (t.kind === 'string' && t.interpolated) {
+          for (const m of t.value.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) uses.set(m[0], (uses.get(m[0]) ?? 0) + 1);
+        }
+      }
+      for (const name of [...b.params.keys(), ...b.vars.keys()]) if ((uses.get(name) ?? 0) < 2) unused.push(`${file}: ${name}`);
+    }
+    expect(unused).toEqual([]);
+  });
+
   it('main.parameters.json maps only parameters main.bicep declares, and every required one', () => {
     const file = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: unknown }> };
     const mapped = Object.keys(file.parameters);
