@@ -292,6 +292,8 @@ output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output COSMOS_DATABASE string = cosmos.outputs.databaseName
 output COSMOS_CONTAINER string = cosmos.outputs.containerName
 output COLD_STORAGE_ACCOUNT_URL string = storage.outputs.coldBlobEndpoint
+// The CLI's name for the cold account (`iot-ingest query cold` after `eval "$(azd env get-values)"`).
+output AZURE_STORAGE_ACCOUNT_URL string = storage.outputs.coldBlobEndpoint
 output COLD_CONTAINER string = coldContainerName
 output DEADLETTER_CONTAINER string = deadLetterContainerName
 output AZURE_KEY_VAULT_NAME string = keyvault.outputs.name

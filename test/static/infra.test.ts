@@ -8,6 +8,7 @@ import path from 'node:path';
 import { entry, literalOf, objectEntries, parseBicep, textOf } from './bicep.js';
 import type { BicepFile, Literal } from './bicep.js';
 import {
+  sourceFiles,
   consumerGroupsInFunctions,
   contractConsumerGroups,
   contractSettings,
@@ -78,6 +79,12 @@ function appSettings(): Map<string, string> {
   const properties = entry(file.tokens, resource.bodyStart, 'properties');
   if (!properties) throw new Error('the appsettings resource has no properties');
   return new Map(objectEntries(file.tokens, properties.start).map((e) => [e.key, textOf(file.tokens, e.start, e.end)]));
+}
+
+function sourceFilesText(dir: string): string {
+  return sourceFiles(dir)
+    .map((f) => read(f))
+    .join('\n');
 }
 
 function mainDefault(name: string): Literal | undefined {
@@ -205,6 +212,14 @@ describe('names agree between Bicep and code', () => {
     const given = params.find((p) => p.key === 'serviceName');
     expect(given && literalOf(main.tokens.slice(given.start, given.end))).toBe('functions');
     expect(read('infra/app/functions.bicep')).toMatch(/'azd-service-name': serviceName/);
+  });
+
+  it('azd outputs carry the names the CLI reads, so `eval "$(azd env get-values)"` points it at the deployment', () => {
+    const cli = sourceFilesText('cli');
+    for (const name of ['COSMOS_ENDPOINT', 'COSMOS_DATABASE', 'COSMOS_CONTAINER', 'AZURE_STORAGE_ACCOUNT_URL', 'COLD_CONTAINER']) {
+      expect(main.outputs.has(name), `output ${name}`).toBe(true);
+      expect(cli, `cli/ reads ${name}`).toMatch(new RegExp(`\\b${name}\\b`));
+    }
   });
 
   it('the Function app runs Node.js 22 on Flex Consumption with a system-assigned identity', () => {
