@@ -1,0 +1,404 @@
+/**
+ * One adapter per component: how the orchestrator starts it (from the shared settings and the
+ * connections of what started before), what it publishes, and the counters it contributes to the
+ * status line. The components themselves live in their own folders; nothing is duplicated here.
+ */
+import { startStorage } from '../storage/index.js';
+import { startCosmos } from '../cosmos/index.js';
+import { DEFAULT_CHANNEL as IOTA_DEFAULT_CHANNEL, startIotAnalyticsEmulator } from '../iotanalytics/index.js';
+import type { SimulatorOptions } from '../simulator/simulator.js';
+import { startSimulator } from '../simulator/simulator.js';
+import type { ComponentSpec, RunningComponent } from './lifecycle.js';
+import type { ComponentName, PortOptions } from './options.js';
+import { DEPENDENCIES } from './options.js';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { blobsProbe, cachedProbe, cosmosDocumentsProbe, sumPrometheus } from './probes.js';
+
+export interface StackSettings {
+  readonly dir: string;
+  readonly ports: PortOptions;
+  readonly partitionCount: number;
+  readonly devices: number;
+  readonly ratePerSecond: number;
+  readonly edgePersistence: boolean;
+  readonly simulator: Partial<Omit<SimulatorOptions, 'devices' | 'ratePerSecond'>>;
+  readonly edgeSettings: Readonly<Record<string, string>>;
+  readonly warn: (message: string) => void;
+}
+
+/** IoT Analytics channels created on start: the edge devices' explicit channel and the default channel. */
+export const TELEMETRY_CHANNEL = 'telemetry';
+/** One default channel for the whole stack: the edge module's, the forwarder's and the emulator's. */
+export const DEFAULT_CHANNEL = IOTA_DEFAULT_CHANNEL;
+
+/**
+ * Load a component module that may not exist in this checkout yet (parts land in parallel); undefined
+ * when that exact file is missing, any other load error is thrown.
+ */
+async function optionalModule<T>(relativePath: string): Promise<T | undefined> {
+  const url = new URL(relativePath, import.meta.url).href;
+  try {
+    return (await import(url)) as T;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { url?: string };
+    if ((e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND') && String(e.message).includes(relativePath.replace(/^\.\.\//, '').replace(/\.js$/, ''))) {
+      return undefined;
+    }
+    throw new Error(`cannot load ${relativePath.replace(/^\.\.\//, 'devstack/')}: ${e.message}`, { cause: err });
+  }
+}
+
+type Started = ReadonlyMap<string, RunningComponent>;
+
+// The slices of the other parts' modules used here ("-Like": only what is called).
+interface RegistryDataLike {
+  readonly devices: readonly unknown[];
+}
+interface RegistryLike {
+  registryPath(dir: string): string;
+  updateRegistry<T>(file: string, change: (data: RegistryDataLike) => { data: RegistryDataLike; result: T }): Promise<T>;
+  findDevice(data: RegistryDataLike, deviceId: string): { primaryKey: string } | undefined;
+  withDevice(data: RegistryDataLike, deviceId: string, options: { nowIso: string }): { data: RegistryDataLike; device: { primaryKey: string } };
+  identityConnectionString(options: { hostName: string; mqttPort: number; deviceId: string; primaryKey: string }): string;
+}
+interface HubConnectionLike {
+  hostName: string;
+  mqttPort: number;
+  caCertPath: string;
+  eventHubsConnectionString: string;
+  partitionCount: number;
+}
+interface HubModuleLike {
+  startIotHub(options: { dir: string; mqttPort?: number; amqpPort?: number; partitionCount?: number }): Promise<{
+    connection: HubConnectionLike;
+    stop(): Promise<void>;
+    metrics?(): Record<string, unknown>;
+  }>;
+}
+interface EdgeModuleLike {
+  startEdge(options: {
+    dir: string;
+    hub: HubConnectionLike;
+    mqttPort?: number;
+    metricsPort?: number;
+    persistence?: boolean;
+    settings?: Readonly<Record<string, string>>;
+  }): Promise<{ connection: { mqttUrl: string; metricsUrl: string }; stop(): Promise<void> }>;
+}
+interface FunctionsHostModuleLike {
+  CHECKPOINT_CONTAINER: string;
+  settingsFromConnections(connections: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Record<string, string>;
+  startFunctionsHost(options: { settings: Record<string, string>; ensureResources?: boolean }): Promise<{
+    counters(): { events: Record<string, number>; errors: number; deadLettered: number; abandoned: number };
+    stop(): Promise<void>;
+  }>;
+}
+
+function connectionOf<T>(started: Started, name: ComponentName): T {
+  const connection = started.get(name)?.connection;
+  if (connection === undefined) throw new Error(`needs ${name}, which is not running`);
+  return connection as T;
+}
+
+interface CosmosConnectionLike {
+  endpoint: string;
+  key: string;
+  database: string;
+  container: string;
+  caCertPath?: string;
+}
+interface StorageConnectionLike {
+  connectionString: string;
+  coldContainer: string;
+}
+
+function storageSpec(settings: StackSettings): ComponentSpec {
+  return {
+    name: 'storage',
+    dependsOn: DEPENDENCIES.storage,
+    async start() {
+      const server = await startStorage({ dir: settings.dir, port: settings.ports.storage });
+      const probe = blobsProbe(server.connection.connectionString, server.connection.coldContainer);
+      return {
+        connection: server.connection,
+        counters: () => probe.read(),
+        stop: async () => {
+          probe.close();
+          await server.stop();
+        },
+      };
+    },
+  };
+}
+
+function cosmosSpec(settings: StackSettings): ComponentSpec {
+  return {
+    name: 'cosmos',
+    dependsOn: DEPENDENCIES.cosmos,
+    async start() {
+      const server = await startCosmos({ dir: settings.dir, port: settings.ports.cosmos });
+      const probe = cosmosDocumentsProbe(server.connection as CosmosConnectionLike);
+      return {
+        connection: server.connection,
+        counters: () => probe.read(),
+        stop: async () => {
+          probe.close();
+          await server.stop();
+        },
+      };
+    },
+  };
+}
+
+function iotAnalyticsSpec(settings: StackSettings): ComponentSpec {
+  return {
+    name: 'iotanalytics',
+    dependsOn: DEPENDENCIES.iotanalytics,
+    async start() {
+      const emulator = await startIotAnalyticsEmulator({
+        dir: settings.dir,
+        port: settings.ports.iotAnalytics,
+        channels: [TELEMETRY_CHANNEL, DEFAULT_CHANNEL],
+      });
+      return {
+        connection: emulator.connection,
+        emulator,
+        counters: () => {
+          const stats = emulator.stats();
+          const messages = Object.values(stats.messagesStoredByChannel).reduce((sum, n) => sum + n, 0);
+          return { messages, requests: stats.requests, entryErrors: stats.entryErrors };
+        },
+        stop: () => emulator.stop(),
+      } as RunningComponent;
+    },
+  };
+}
+
+async function hubSpec(settings: StackSettings): Promise<ComponentSpec | undefined> {
+  const hubModule = await optionalModule<HubModuleLike>('../iothub/emulator.js');
+  if (!hubModule) return undefined;
+  return {
+    name: 'hub',
+    dependsOn: DEPENDENCIES.hub,
+    async start() {
+      const hub = await hubModule.startIotHub({
+        dir: settings.dir,
+        mqttPort: settings.ports.hubMqtt,
+        amqpPort: settings.ports.hubAmqp,
+        partitionCount: settings.partitionCount,
+      });
+      return {
+        connection: hub.connection,
+        hub,
+        counters: () => numericCounters(hub.metrics?.() ?? {}),
+        stop: () => hub.stop(),
+      } as RunningComponent;
+    },
+  };
+}
+
+/** Flatten one level of numeric counters (nested objects are summed: `{a:{x:1,y:2}}` → `{a:3}`). */
+function numericCounters(value: Record<string, unknown>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v === 'number') out[key] = v;
+    else if (v && typeof v === 'object') {
+      const nums = Object.values(v).filter((x): x is number => typeof x === 'number');
+      if (nums.length > 0) out[key] = nums.reduce((a, b) => a + b, 0);
+    }
+  }
+  return out;
+}
+
+async function edgeSpec(settings: StackSettings): Promise<ComponentSpec | undefined> {
+  const edgeModule = await optionalModule<EdgeModuleLike>('../edge/index.js');
+  if (!edgeModule) return undefined;
+  return {
+    name: 'edge',
+    dependsOn: DEPENDENCIES.edge,
+    async start(started) {
+      const edge = await edgeModule.startEdge({
+        dir: settings.dir,
+        hub: connectionOf<HubConnectionLike>(started, 'hub'),
+        mqttPort: settings.ports.edgeMqtt,
+        metricsPort: settings.ports.edgeMetrics,
+        persistence: settings.edgePersistence,
+        settings: { IotAnalyticsDefaultChannelName: DEFAULT_CHANNEL, ...settings.edgeSettings },
+      });
+      const metricsUrl = edge.connection.metricsUrl;
+      const probe = cachedProbe(async () => {
+        const response = await fetch(metricsUrl, { signal: AbortSignal.timeout(2000) });
+        const text = await response.text();
+        return {
+          received: sumPrometheus(text, 'iot_ingest_edge_received_total'),
+          accepted: sumPrometheus(text, 'iot_ingest_edge_accepted_total'),
+          sent: sumPrometheus(text, 'iot_ingest_edge_sent_total'),
+          upstreamMessages: sumPrometheus(text, 'iot_ingest_edge_envelopes_total'),
+          dropped: sumPrometheus(text, 'iot_ingest_edge_dropped_total'),
+          errors: sumPrometheus(text, 'iot_ingest_edge_input_errors_total'),
+          queued: sumPrometheus(text, 'iot_ingest_edge_queue_messages'),
+        };
+      }, 500);
+      return { connection: edge.connection, counters: () => probe.read(), stop: () => edge.stop() };
+    },
+  };
+}
+
+/**
+ * The Cosmos server keeps documents in memory only, so on a stack that has run before it starts empty:
+ * the warm path is rebuilt by reading the hub's durable log from the start on the `warm` group (its
+ * checkpoints are deleted). Record ids are deterministic, so the replay rewrites, never doubles.
+ */
+export async function rewindConsumerGroup(
+  storageConnectionString: string,
+  checkpointContainer: string,
+  consumerGroup: string,
+): Promise<number> {
+  const container = BlobServiceClient.fromConnectionString(storageConnectionString).getContainerClient(checkpointContainer);
+  if (!(await container.exists())) return 0;
+  let deleted = 0;
+  const marker = `/${consumerGroup.toLowerCase()}/`;
+  for await (const blob of container.listBlobsFlat()) {
+    // BlobCheckpointStore names: {namespace}/{eventhub}/{consumergroup}/(checkpoint|ownership)/{partition}
+    if (blob.name.toLowerCase().includes(marker)) {
+      await container.deleteBlob(blob.name).catch(() => undefined);
+      deleted++;
+    }
+  }
+  return deleted;
+}
+
+async function functionsSpec(settings: StackSettings): Promise<ComponentSpec | undefined> {
+  const hostModule = await optionalModule<FunctionsHostModuleLike>('../functions-host/index.js');
+  if (!hostModule) return undefined;
+  return {
+    name: 'functions',
+    dependsOn: DEPENDENCIES.functions,
+    async start(started) {
+      const connections = {
+        iotHub: started.get('hub')?.connection,
+        storage: started.get('storage')?.connection,
+        cosmos: started.get('cosmos')?.connection,
+        iotAnalytics: started.get('iotanalytics')?.connection,
+      };
+      const storage = connectionOf<StorageConnectionLike>(started, 'storage');
+      const rewound = await rewindConsumerGroup(storage.connectionString, hostModule.CHECKPOINT_CONTAINER, 'warm');
+      if (rewound > 0) settings.warn('cosmos starts empty (memory only): rebuilding the warm path from the hub log');
+      // Only the process environment's app settings override; the stack's own endpoints win otherwise.
+      const appSettings = hostModule.settingsFromConnections(connections, {});
+      const host = await hostModule.startFunctionsHost({ settings: appSettings, ensureResources: true });
+      return {
+        counters: () => {
+          const c = host.counters();
+          return {
+            warmEvents: c.events.warmPath ?? 0,
+            coldEvents: c.events.coldPath ?? 0,
+            analyticsEvents: c.events.analyticsForwarder ?? 0,
+            errors: c.errors + c.abandoned,
+            deadLetters: c.deadLettered,
+          };
+        },
+        stop: () => host.stop(),
+      };
+    },
+  };
+}
+
+function simulatorSpec(settings: StackSettings): ComponentSpec {
+  return {
+    name: 'simulator',
+    dependsOn: ['hub', 'edge'],
+    async start(started) {
+      const hub = connectionOf<{ hostName: string; mqttPort: number; caCertPath: string }>(started, 'hub');
+      const edge = started.get('edge')?.connection as { mqttUrl: string } | undefined;
+      const registry = await optionalModule<RegistryLike>('../iothub/registry.js');
+      if (!registry) throw new Error('the hub registry (devstack/iothub/registry.ts) is not available');
+      const registryFile = registry.registryPath(settings.dir);
+      const connectionStringFor = async (deviceId: string): Promise<string> => {
+        const key = await registry.updateRegistry(registryFile, (data) => {
+          const existing = registry.findDevice(data, deviceId);
+          if (existing) return { data, result: existing.primaryKey };
+          const added = registry.withDevice(data, deviceId, { nowIso: new Date().toISOString() });
+          return { data: added.data, result: added.device.primaryKey };
+        });
+        return registry.identityConnectionString({ hostName: hub.hostName, mqttPort: hub.mqttPort, deviceId, primaryKey: key });
+      };
+      const simulator = await startSimulator({
+        devices: settings.devices,
+        ratePerSecond: settings.ratePerSecond,
+        channel: TELEMETRY_CHANNEL,
+        hubCa: hub.caCertPath,
+        connectionStringFor,
+        ...(edge ? { edgeMqttUrl: edge.mqttUrl } : { directDevices: settings.devices }),
+        onError: (() => {
+          let lastWarnAt = 0;
+          return (deviceId: string, err: Error) => {
+            // Rate-limited: a broken hop would otherwise print one line per reading.
+            if (Date.now() - lastWarnAt > 5000) {
+              lastWarnAt = Date.now();
+              settings.warn(`simulator: ${deviceId} send failed: ${err.message}`);
+            }
+          };
+        })(),
+        ...settings.simulator,
+      });
+      return Object.assign(
+        {
+          counters: () => {
+            const { statusFailByError: _byError, ...counters } = simulator.counters();
+            return counters;
+          },
+          stop: () => simulator.stop(),
+        },
+        { simulator },
+      );
+    },
+  };
+}
+
+export async function componentSpecs(
+  selected: readonly ComponentName[],
+  settings: StackSettings,
+): Promise<{ specs: ComponentSpec[]; unavailable: ComponentName[] }> {
+  const specs: ComponentSpec[] = [];
+  const unavailable: ComponentName[] = [];
+  for (const name of selected) {
+    switch (name) {
+      case 'storage':
+        specs.push(storageSpec(settings));
+        break;
+      case 'cosmos':
+        specs.push(cosmosSpec(settings));
+        break;
+      case 'iotanalytics':
+        specs.push(iotAnalyticsSpec(settings));
+        break;
+      case 'simulator':
+        specs.push(simulatorSpec(settings));
+        break;
+      case 'hub':
+      case 'edge':
+      case 'functions': {
+        const spec = await (name === 'hub' ? hubSpec : name === 'edge' ? edgeSpec : functionsSpec)(settings);
+        if (spec) specs.push(spec);
+        else unavailable.push(name);
+        break;
+      }
+    }
+  }
+  // A component whose required part is missing cannot start either: name it as unavailable too.
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const spec of [...specs]) {
+      const name = spec.name as ComponentName;
+      if (DEPENDENCIES[name].some((dep) => unavailable.includes(dep))) {
+        specs.splice(specs.indexOf(spec), 1);
+        unavailable.push(name);
+        changed = true;
+      }
+    }
+  }
+  return { specs, unavailable };
+}
+
+export type { CosmosConnectionLike, StorageConnectionLike };
