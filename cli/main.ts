@@ -3,12 +3,14 @@
  * `cli/commands/` and registers itself on the program here.
  */
 import { Command, CommanderError } from 'commander';
+import { register as registerStatus } from './commands/status.js';
 
 export function buildProgram(): Command {
   const program = new Command('iot-ingest')
     .description('Query and operate an iot-ingest pipeline (the local devstack by default).')
     .showHelpAfterError()
     .exitOverride();
+  registerStatus(program);
   return program;
 }
 
