@@ -8,15 +8,22 @@
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { CosmosClient } from '@azure/cosmos';
+import type { CosmosClientOptions } from '@azure/cosmos';
 
 export interface CosmosClientSettings {
   endpoint: string;
-  key: string;
+  /** Account key; when absent, `credential` (Microsoft Entra ID) is required. */
+  key?: string;
+  /** A token credential (e.g. DefaultAzureCredential) for an account reached without a key. */
+  credential?: CosmosClientOptions['aadCredentials'];
   /** PEM file of a CA to trust for this client only (the devstack CA). */
   caCertPath?: string;
 }
 
 export function createCosmosClient(settings: CosmosClientSettings): CosmosClient {
+  if (!settings.key && !settings.credential) {
+    throw new Error(`cosmos: ${settings.endpoint} needs a key or a token credential`);
+  }
   let ca: string | undefined;
   if (settings.caCertPath) {
     try {
@@ -29,7 +36,7 @@ export function createCosmosClient(settings: CosmosClientSettings): CosmosClient
   }
   return new CosmosClient({
     endpoint: settings.endpoint,
-    key: settings.key,
+    ...(settings.key ? { key: settings.key } : { aadCredentials: settings.credential }),
     // keepAlive: one TLS handshake per connection, not per request.
     ...(ca ? { agent: new https.Agent({ ca, keepAlive: true }) } : {}),
     // The local server and a single-region account have no other regions to discover.

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { register as registerStatus } from './commands/status.js';
+import { register as registerQuery } from './commands/query.js';
 
 export function buildProgram(): Command {
   const program = new Command('iot-ingest')
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerStatus(program);
+  registerQuery(program);
   return program;
 }
 

@@ -30,7 +30,8 @@ export interface CosmosOptions {
   defaultTtlSeconds?: number;
 }
 
-export interface CosmosConnection {
+// A type alias (not an interface) so it can be passed to mergeConnection as is.
+export type CosmosConnection = {
   /** `https://<host>:<port>/` */
   endpoint: string;
   key: string;
@@ -38,7 +39,7 @@ export interface CosmosConnection {
   container: string;
   /** The devstack CA that signed the server certificate; trust it per client. */
   caCertPath: string;
-}
+};
 
 export interface CosmosServer {
   connection: CosmosConnection;

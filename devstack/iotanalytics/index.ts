@@ -46,11 +46,12 @@ export interface IotAnalyticsOptions {
   faultSeed?: number;
 }
 
-export interface IotAnalyticsConnection {
+// A type alias (not an interface) so it can be passed to mergeConnection as is.
+export type IotAnalyticsConnection = {
   /** `http://<host>:<port>` */
   endpoint: string;
   region: typeof REGION;
-}
+};
 
 export interface IotAnalyticsEmulator {
   connection: IotAnalyticsConnection;

@@ -32,13 +32,14 @@ export interface StorageOptions {
   containers?: string[];
 }
 
-export interface StorageConnection {
+// A type alias (not an interface) so it can be passed to mergeConnection as is.
+export type StorageConnection = {
   connectionString: string;
   coldContainer: typeof COLD_CONTAINER;
   deadLetterContainer: typeof DEAD_LETTER_CONTAINER;
   /** `http://<host>:<port>/devstoreaccount1` */
   blobEndpoint: string;
-}
+};
 
 export interface StorageServer {
   connection: StorageConnection;

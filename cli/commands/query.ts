@@ -1,0 +1,74 @@
+/**
+ * `iot-ingest query warm "<Cosmos SQL>"` and `iot-ingest query cold --from … --to … "<SQL>"`:
+ * the analysts' two ways into the data (README "Querying"). Output: a table on a TTY, else JSON Lines;
+ * `--format table|jsonl|csv` chooses.
+ */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { readDevstackConnections, resolveCosmos, resolveStorage } from '../endpoints.js';
+import type { CosmosFlags, StorageFlags } from '../endpoints.js';
+import { OUTPUT_FORMATS, formatResults, resolveFormat } from '../output.js';
+import { collectParam } from '../params.js';
+import type { QueryParameter } from '../params.js';
+import { parseTimeRange } from '../time-range.js';
+
+const formatOption = (): Option =>
+  new Option('--format <format>', 'output format (default: table on a terminal, else jsonl)').choices([
+    ...OUTPUT_FORMATS,
+  ]);
+
+function write(text: string): Promise<void> {
+  return new Promise((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+}
+
+export function register(program: Command): void {
+  const query = program.command('query').description('Query the warm (Cosmos DB) or cold (Blob) store');
+
+  query
+    .command('warm')
+    .description('Run Cosmos DB SQL against the warm container (e.g. SELECT * FROM c WHERE c.deviceId = @d)')
+    .argument('<sql>', 'Cosmos DB SQL')
+    .option('--param <@name=value>', 'a query parameter, repeatable; JSON values (5, true, "5") or text', collectParam)
+    .addOption(formatOption())
+    .option('--cosmos-endpoint <url>', 'Cosmos DB endpoint (env COSMOS_ENDPOINT; default .devstack)')
+    .option('--cosmos-key <key>', 'account key (env COSMOS_KEY; absent: Microsoft Entra ID)')
+    .option('--cosmos-database <name>', 'database (env COSMOS_DATABASE; default iot-ingest)')
+    .option('--cosmos-container <name>', 'container (env COSMOS_CONTAINER; default telemetry)')
+    .option('--cosmos-ca-cert <file>', 'PEM CA to trust for this endpoint (env COSMOS_CA_CERT_PATH)')
+    .action(async (sql: string, options: CosmosFlags & { param?: QueryParameter[]; format?: string }) => {
+      const format = resolveFormat(options.format, Boolean(process.stdout.isTTY));
+      const target = resolveCosmos(options, process.env, readDevstackConnections());
+      // The SDKs are imported only by the command that needs them (they take seconds to load).
+      const { runWarmQuery } = await import('../warm.js');
+      const results = await runWarmQuery(target, sql, options.param ?? []);
+      await write(formatResults(format, results));
+    });
+
+  query
+    .command('cold')
+    .description('Run DuckDB SQL over the cold blobs of a time range, as a view named telemetry')
+    .argument('<sql>', 'DuckDB SQL over the view telemetry (e.g. SELECT deviceId, count(*) FROM telemetry GROUP BY 1)')
+    .requiredOption('--from <time>', 'start, ISO 8601, inclusive (enqueued time, UTC when no offset)')
+    .requiredOption('--to <time>', 'end, ISO 8601, exclusive')
+    .option('--device <id>', 'only this device')
+    .addOption(formatOption())
+    .option('--storage-connection-string <cs>', 'storage connection string (env AZURE_STORAGE_CONNECTION_STRING)')
+    .option('--storage-account-url <url>', 'blob account URL, Microsoft Entra ID (env AZURE_STORAGE_ACCOUNT_URL)')
+    .option('--cold-container <name>', 'cold container (env COLD_CONTAINER; default telemetry)')
+    .action(
+      async (sql: string, options: StorageFlags & { from: string; to: string; device?: string; format?: string }) => {
+        const format = resolveFormat(options.format, Boolean(process.stdout.isTTY));
+        const range = parseTimeRange(options.from, options.to);
+        const storage = resolveStorage(options, process.env, readDevstackConnections());
+        const { runColdQuery } = await import('../cold.js');
+        const result = await runColdQuery({
+          storage,
+          range,
+          ...(options.device !== undefined ? { deviceId: options.device } : {}),
+          sql,
+          progressStream: process.stderr,
+        });
+        await write(formatResults(format, result.rows, result.columns));
+      },
+    );
+}

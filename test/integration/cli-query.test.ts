@@ -1,0 +1,303 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { startCosmos } from '../../devstack/cosmos/index.js';
+import type { CosmosServer } from '../../devstack/cosmos/index.js';
+import { startStorage } from '../../devstack/storage/index.js';
+import type { StorageServer } from '../../devstack/storage/index.js';
+import { mergeConnection } from '../../devstack/connections.js';
+import { createCosmosClient } from '../../cli/clients.js';
+
+const BIN = path.resolve('bin/iot-ingest.js');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** A record in the shape of contracts §5. */
+function record(partition: number, seq: number, deviceId: string, enqueuedAt: string, body: unknown) {
+  return {
+    id: `${partition}-${seq}-0`,
+    deviceId,
+    channel: 'iot_ingest_default',
+    ts: enqueuedAt,
+    enqueuedAt,
+    partition,
+    sequenceNumber: seq,
+    index: 0,
+    properties: { source: 'test' },
+    body,
+  };
+}
+
+const jsonl = (text: string): unknown[] =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as unknown);
+
+/** Exit 1 and exactly one line on stderr, `iot-ingest: …`, no stack trace. */
+function expectOneLineError(run: Run, pattern: RegExp): void {
+  expect(run.code).toBe(1);
+  expect(run.stdout).toBe('');
+  const lines = run.stderr
+    .split('\n')
+    .filter(
+      (l) =>
+        l.trim() !== '' &&
+        !/NodeVersionSupportWarning|node >=22|a\.co\/|upgrade to node|^To continue|trace-warnings|versions published|will require/.test(
+          l,
+        ),
+    );
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^iot-ingest: /);
+  expect(lines[0]).toMatch(pattern);
+}
+
+describe('iot-ingest query (spawned CLI against real Azurite and Cosmos servers)', () => {
+  let dir = '';
+  let emptyDir = '';
+  let storage: StorageServer;
+  let cosmos: CosmosServer;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'iot-ingest-cli-query-'));
+    emptyDir = await mkdtemp(path.join(os.tmpdir(), 'iot-ingest-cli-empty-'));
+    [storage, cosmos] = await Promise.all([startStorage({ dir, port: 0 }), startCosmos({ dir, port: 0 })]);
+    await mergeConnection('storage', storage.connection, dir);
+    await mergeConnection('cosmos', cosmos.connection, dir);
+    env = { IOT_INGEST_DEVSTACK_DIR: dir };
+
+    const client = createCosmosClient(cosmos.connection);
+    const container = client.database('iot-ingest').container('telemetry');
+    const docs = [
+      record(0, 1, 'dev1', '2026-11-23T14:10:00.000Z', { temp: 20.5 }),
+      record(0, 2, 'dev1', '2026-11-23T14:20:00.000Z', { temp: 21.5 }),
+      record(1, 1, 'dev2', '2026-11-23T14:15:00.000Z', { temp: 30, note: 'a, "quoted" note' }),
+    ];
+    for (const d of docs) {
+      await container.items.upsert({ ...d, type: 'reading', pk: `${d.deviceId}:2026-11-23` });
+    }
+    client.dispose();
+
+    const blobs = BlobServiceClient.fromConnectionString(storage.connection.connectionString).getContainerClient(
+      'telemetry',
+    );
+    const put = (name: string, records: unknown[]) =>
+      blobs.getBlockBlobClient(name).uploadData(gzipSync(records.map((r) => JSON.stringify(r) + '\n').join('')), {
+        blobHTTPHeaders: { blobContentType: 'application/x-ndjson', blobContentEncoding: 'gzip' },
+      });
+    await Promise.all([
+      put('year=2026/month=11/day=23/hour=13/p0-1-2.jsonl.gz', [
+        record(0, 1, 'dev1', '2026-11-23T13:10:00.000Z', { temp: 1 }),
+        record(0, 2, 'dev1', '2026-11-23T13:50:00.000Z', { temp: 2 }),
+      ]),
+      put('year=2026/month=11/day=23/hour=14/p0-3-5.jsonl.gz', [
+        record(0, 3, 'dev1', '2026-11-23T14:10:00.000Z', { temp: 3 }),
+        record(0, 4, 'dev1', '2026-11-23T14:40:00.000Z', { temp: 4 }),
+        record(0, 5, 'dev2', '2026-11-23T14:45:00.000Z', 'not an object'),
+      ]),
+      put('year=2026/month=11/day=23/hour=14/p1-1-1.jsonl.gz', [
+        { ...record(1, 1, 'dev2', '2026-11-23T14:50:00.000Z', { temp: 5 }), moduleId: 'edge' },
+      ]),
+      put('year=2026/month=11/day=23/hour=15/p0-6-6.jsonl.gz', [
+        record(0, 6, 'dev1', '2026-11-23T15:30:00.000Z', { temp: 6 }),
+      ]),
+      // Misfiled on purpose: its enqueuedAt is in range but its partition is not, so a CLI that
+      // lists only the partitions of the range never sees it.
+      put('year=2026/month=11/day=23/hour=10/p9-9-9.jsonl.gz', [
+        record(9, 9, 'dev1', '2026-11-23T14:30:00.000Z', { temp: 99 }),
+      ]),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([storage?.stop(), cosmos?.stop()]);
+    for (const d of [dir, emptyDir]) if (d) await rm(d, { recursive: true, force: true });
+  });
+
+  it('warm: parameterised SQL, JSON Lines by default when stdout is not a terminal', async () => {
+    const run = await cli(
+      [
+        'query',
+        'warm',
+        'SELECT c.id, c.body.temp AS temp FROM c WHERE c.deviceId = @d ORDER BY c.ts',
+        '--param',
+        '@d=dev1',
+      ],
+      env,
+    );
+    expect(run.stderr).not.toMatch(/iot-ingest:/);
+    expect(run.code).toBe(0);
+    expect(jsonl(run.stdout)).toEqual([
+      { id: '0-1-0', temp: 20.5 },
+      { id: '0-2-0', temp: 21.5 },
+    ]);
+  });
+
+  it('warm: endpoint, key and CA from flags alone (no connections.json), CSV with quoting, VALUE as a column', async () => {
+    const { endpoint, key, caCertPath } = cosmos.connection;
+    const flags = [
+      '--cosmos-endpoint',
+      endpoint,
+      '--cosmos-key',
+      key,
+      '--cosmos-ca-cert',
+      caCertPath,
+      '--format',
+      'csv',
+    ];
+    const [csv, count] = await Promise.all([
+      cli(['query', 'warm', 'SELECT c.deviceId, c.body FROM c WHERE c.body.temp >= @t', '--param', '@t=30', ...flags], {
+        IOT_INGEST_DEVSTACK_DIR: emptyDir,
+      }),
+      cli(['query', 'warm', 'SELECT VALUE COUNT(1) FROM c', ...flags], { IOT_INGEST_DEVSTACK_DIR: emptyDir }),
+    ]);
+    expect(csv.code).toBe(0);
+    expect(csv.stdout).toBe('deviceId,body\ndev2,"{""temp"":30,""note"":""a, \\""quoted\\"" note""}"\n');
+    expect(count.code).toBe(0);
+    expect(count.stdout).toBe('value\n3\n');
+  });
+
+  it('warm: --format table aligns columns and counts rows', async () => {
+    const run = await cli(['query', 'warm', 'SELECT c.id, c.deviceId FROM c ORDER BY c.id', '--format', 'table'], env);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(
+      ['id    | deviceId', '------+---------', '0-1-0 | dev1', '0-2-0 | dev1', '1-1-0 | dev2', '(3 rows)', ''].join(
+        '\n',
+      ),
+    );
+  });
+
+  it('warm: bad SQL, an unreachable endpoint and a missing container each give one line and exit 1', async () => {
+    const [bad, unreachable, missing] = await Promise.all([
+      cli(['query', 'warm', 'SELECT c.deviceId, COUNT(1) FROM c GROUP BY c.deviceId'], env),
+      cli(['query', 'warm', 'SELECT * FROM c', '--cosmos-endpoint', 'https://127.0.0.1:1/', '--cosmos-key', 'a2V5'], {
+        IOT_INGEST_DEVSTACK_DIR: emptyDir,
+      }),
+      cli(['query', 'warm', 'SELECT * FROM c', '--cosmos-container', 'nope'], env),
+    ]);
+    expectOneLineError(bad, /SQL error/);
+    expectOneLineError(unreachable, /cannot query Cosmos DB at https:\/\/127\.0\.0\.1:1\/: .*ECONNREFUSED/);
+    expectOneLineError(missing, /iot-ingest\/nope not found/);
+  });
+
+  it('warm: no endpoint anywhere names the flag, the variable and the devstack', async () => {
+    const run = await cli(['query', 'warm', 'SELECT * FROM c'], { IOT_INGEST_DEVSTACK_DIR: emptyDir });
+    expectOneLineError(run, /--cosmos-endpoint.*COSMOS_ENDPOINT.*npm run cosmos/);
+  });
+
+  it('cold: only the partitions in range are read; records filtered to [from, to) and the device', async () => {
+    const sql = "SELECT id, deviceId, CAST(body->>'temp' AS DOUBLE) AS temp, enqueuedAt FROM telemetry ORDER BY id";
+    const [all, dev2] = await Promise.all([
+      cli(['query', 'cold', '--from', '2026-11-23T13:30:00Z', '--to', '2026-11-23T15:30:00Z', sql], env),
+      cli(
+        ['query', 'cold', '--from', '2026-11-23T13:30:00Z', '--to', '2026-11-23T15:30:00Z', '--device', 'dev2', sql],
+        env,
+      ),
+    ]);
+    expect(all.stderr).not.toMatch(/iot-ingest:/);
+    expect(all.code).toBe(0);
+    // 13:10 is before --from, 15:30 is --to (exclusive), p9-9-9 sits in hour 10 (never listed).
+    expect(jsonl(all.stdout)).toEqual([
+      { id: '0-2-0', deviceId: 'dev1', temp: 2, enqueuedAt: '2026-11-23 13:50:00' },
+      { id: '0-3-0', deviceId: 'dev1', temp: 3, enqueuedAt: '2026-11-23 14:10:00' },
+      { id: '0-4-0', deviceId: 'dev1', temp: 4, enqueuedAt: '2026-11-23 14:40:00' },
+      { id: '0-5-0', deviceId: 'dev2', temp: null, enqueuedAt: '2026-11-23 14:45:00' },
+      { id: '1-1-0', deviceId: 'dev2', temp: 5, enqueuedAt: '2026-11-23 14:50:00' },
+    ]);
+    expect(dev2.code).toBe(0);
+    expect(jsonl(dev2.stdout).map((r) => (r as { id: string }).id)).toEqual(['0-5-0', '1-1-0']);
+  });
+
+  it('cold: GROUP BY works (DuckDB), body stays JSON, CSV output; an empty range is an empty view', async () => {
+    const [grouped, bodies, empty] = await Promise.all([
+      cli(
+        [
+          'query',
+          'cold',
+          '--from',
+          '2026-11-23T00:00:00Z',
+          '--to',
+          '2026-11-24T00:00:00Z',
+          '--format',
+          'csv',
+          'SELECT deviceId, count(*) AS n, max(sequenceNumber) AS maxSeq FROM telemetry GROUP BY deviceId ORDER BY deviceId',
+        ],
+        env,
+      ),
+      cli(
+        [
+          'query',
+          'cold',
+          '--from',
+          '2026-11-23T14:00:00Z',
+          '--to',
+          '2026-11-23T15:00:00Z',
+          "SELECT id, body, moduleId, properties FROM telemetry WHERE id IN ('0-5-0', '1-1-0') ORDER BY id",
+        ],
+        env,
+      ),
+      cli(['query', 'cold', '--from', '2025-01-01', '--to', '2025-01-02', 'SELECT count(*) AS n FROM telemetry'], env),
+    ]);
+    expect(grouped.code).toBe(0);
+    expect(grouped.stdout).toBe('deviceId,n,maxSeq\ndev1,6,9\ndev2,2,5\n');
+    expect(bodies.code).toBe(0);
+    expect(jsonl(bodies.stdout)).toEqual([
+      { id: '0-5-0', body: 'not an object', moduleId: null, properties: { source: 'test' } },
+      { id: '1-1-0', body: { temp: 5 }, moduleId: 'edge', properties: { source: 'test' } },
+    ]);
+    expect(empty.code).toBe(0);
+    expect(jsonl(empty.stdout)).toEqual([{ n: 0 }]);
+  });
+
+  it('cold: a bad time range, bad SQL or an unreachable account give one line and exit 1', async () => {
+    const [reversed, unparsable, badSql, unreachable] = await Promise.all([
+      cli(['query', 'cold', '--from', '2026-11-23T15:00:00Z', '--to', '2026-11-23T14:00:00Z', 'SELECT 1'], env),
+      cli(['query', 'cold', '--from', 'yesterday', '--to', '2026-11-23T14:00:00Z', 'SELECT 1'], env),
+      cli(
+        ['query', 'cold', '--from', '2026-11-23T14:00:00Z', '--to', '2026-11-23T15:00:00Z', 'SELEC * FROM telemetry'],
+        env,
+      ),
+      cli(
+        [
+          'query',
+          'cold',
+          '--from',
+          '2026-11-23T14:00:00Z',
+          '--to',
+          '2026-11-23T15:00:00Z',
+          '--storage-connection-string',
+          'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;',
+          'SELECT 1',
+        ],
+        { IOT_INGEST_DEVSTACK_DIR: emptyDir },
+      ),
+    ]);
+    expectOneLineError(reversed, /--from \(2026-11-23T15:00:00Z\) must be before --to/);
+    expectOneLineError(unparsable, /--from: 'yesterday' is not an ISO 8601 time/);
+    expectOneLineError(badSql, /SQL error: Parser Error: syntax error at or near "SELEC"/);
+    expectOneLineError(unreachable, /cannot read the storage account: .*ECONNREFUSED/);
+  });
+});
