@@ -48,7 +48,7 @@ export interface EngineOptions {
 }
 
 export type OfferResult =
-  | { readonly accepted: true; readonly message: QueuedMessage; readonly statuses: readonly StatusReport[] }
+  | { readonly accepted: true; readonly statuses: readonly StatusReport[] }
   | { readonly accepted: false; readonly statuses: readonly StatusReport[] };
 
 export interface TickResult {
@@ -86,18 +86,24 @@ export interface EngineStats {
 }
 
 const NO_STATUSES: readonly StatusReport[] = Object.freeze([]);
+const ACCEPTED: OfferResult = Object.freeze({ accepted: true, statuses: NO_STATUSES });
 const EMPTY_TICK: TickResult = Object.freeze({ batches: Object.freeze([]), statuses: NO_STATUSES });
 
 const DEFAULT_INITIAL_BACKOFF_MS = 200;
 const DEFAULT_MAX_BACKOFF_MS = 30_000;
 
-/** A channel's queue: an array with a moving head, so taking a batch is O(batch), not O(queue). */
+/**
+ * A channel's queue. It holds the caller's offers as they came (plus a parallel array of accept times):
+ * outgoing message objects are made only when a batch is built and die young, which keeps deep queues
+ * cheap to hold and to collect. Requeued messages go back as their QueuedMessage (which is also an Offer,
+ * now with its id fixed). An array with a moving head makes taking a batch O(batch), not O(queue).
+ */
 class ChannelQueue {
-  items: QueuedMessage[] = [];
+  items: Offer[] = [];
+  times: number[] = [];
   head = 0;
   queuedBytes = 0;
   inFlight: Batch | undefined = undefined;
-  inFlightBytes = 0;
   consecutiveFailures = 0;
   backoffUntil = 0;
 
@@ -115,40 +121,50 @@ class ChannelQueue {
     return this.items.length === this.head && this.inFlight === undefined;
   }
 
-  push(message: QueuedMessage): void {
-    this.items.push(message);
-    this.queuedBytes += message.payload.byteLength;
+  push(offer: Offer, acceptedAt: number): void {
+    this.items.push(offer);
+    this.times.push(acceptedAt);
+    this.queuedBytes += offer.payload.byteLength;
   }
 
-  shift(): QueuedMessage {
-    const message = this.items[this.head]!;
-    this.items[this.head] = undefined as unknown as QueuedMessage; // let it be collected
+  /** The oldest entry's accept time; read before shift(). */
+  get headTime(): number {
+    return this.times[this.head]!;
+  }
+
+  shift(): Offer {
+    const offer = this.items[this.head]!;
+    this.items[this.head] = undefined as unknown as Offer; // let it be collected
     this.head++;
-    this.queuedBytes -= message.payload.byteLength;
+    this.queuedBytes -= offer.payload.byteLength;
     if (this.head === this.items.length) {
       this.items = [];
+      this.times = [];
       this.head = 0;
     } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
       this.items = this.items.slice(this.head);
+      this.times = this.times.slice(this.head);
       this.head = 0;
     }
-    return message;
+    return offer;
   }
 
-  pop(): QueuedMessage {
-    const message = this.items.pop()!;
-    this.queuedBytes -= message.payload.byteLength;
+  pop(): { offer: Offer; acceptedAt: number } {
+    const offer = this.items.pop()!;
+    const acceptedAt = this.times.pop()!;
+    this.queuedBytes -= offer.payload.byteLength;
     if (this.head === this.items.length) {
       this.items = [];
+      this.times = [];
       this.head = 0;
     }
-    return message;
+    return { offer, acceptedAt };
   }
 
   /** Put messages back at the front, in their original order. */
   unshiftAll(messages: readonly QueuedMessage[]): void {
-    const rest = this.items.slice(this.head);
-    this.items = messages.concat(rest);
+    this.items = (messages as readonly Offer[]).concat(this.items.slice(this.head));
+    this.times = messages.map((m) => m.acceptedAt).concat(this.times.slice(this.head));
     this.head = 0;
     for (const m of messages) this.queuedBytes += m.payload.byteLength;
   }
@@ -168,11 +184,14 @@ function emptyDropCounters(): Record<DropReason, number> {
   };
 }
 
-/** A default id generator: a random per-engine prefix and a counter; unique, URL-safe, cheap. */
+/**
+ * A default id generator: a random per-engine prefix and a counter; unique, URL-safe, cheap. Ids stay
+ * under 13 characters for the first 36^5 messages, so V8 stores them flat (no rope to flatten on compare).
+ */
 export function createIdGenerator(): () => string {
-  const prefix = randomUUID().replaceAll('-', '').slice(0, 12);
+  const prefix = randomUUID().replaceAll('-', '').slice(0, 6);
   let counter = 0;
-  return () => `${prefix}-${(counter++).toString(36)}`;
+  return () => prefix + (counter++).toString(36);
 }
 
 export class BatchingEngine {
@@ -309,18 +328,10 @@ export class BatchingEngine {
         (statuses ??= []).push(this.evictOldest(queue, 'memory'));
     }
 
-    const message: QueuedMessage = {
-      id: givenId ?? this.newId(),
-      channel,
-      payload,
-      correlate,
-      acceptedAt: now,
-      meta: offer.meta,
-    };
-    queue.push(message);
+    queue.push(offer, now);
     this.heldBytes += size;
     this.accepted++;
-    return { accepted: true, message, statuses: statuses ?? NO_STATUSES };
+    return statuses ? { accepted: true, statuses } : ACCEPTED;
   }
 
   /**
@@ -340,12 +351,18 @@ export class BatchingEngine {
     for (const queue of this.channels.values()) {
       if (queue.inFlight !== undefined || queue.backoffUntil > now || queue.queuedCount === 0) continue;
       const messages: QueuedMessage[] = [];
-      // Small batches scan linearly; large ones keep a set of ids.
-      const ids = batchSize > 16 ? new Set<string>() : undefined;
+      // Generated ids are unique by construction: only caller-given ids need checking. Small batches scan
+      // linearly; large ones keep a set.
+      let givenIds: Set<string> | string[] | undefined;
       while (messages.length < batchSize && queue.queuedCount > 0) {
-        const message = queue.shift();
+        const given = hasGivenId(queue.items[queue.head]!);
+        const message = this.take(queue);
         // [connector: ids are unique within one outgoing BatchPutMessage; a duplicate is cancelled]
-        if (ids ? ids.has(message.id) : containsId(messages, message.id)) {
+        if (
+          given &&
+          givenIds !== undefined &&
+          (Array.isArray(givenIds) ? givenIds.includes(message.id) : givenIds.has(message.id))
+        ) {
           this.heldBytes -= message.payload.byteLength;
           this.failed++;
           this.dropped.duplicate_id++;
@@ -359,7 +376,11 @@ export class BatchingEngine {
           );
           continue;
         }
-        ids?.add(message.id);
+        if (given) {
+          givenIds ??= batchSize > 16 ? new Set<string>() : [];
+          if (Array.isArray(givenIds)) givenIds.push(message.id);
+          else givenIds.add(message.id);
+        }
         messages.push(message);
       }
       if (messages.length === 0) {
@@ -368,7 +389,6 @@ export class BatchingEngine {
       }
       const batch: Batch = { seq: ++this.batchSeq, channel: queue.name, messages };
       queue.inFlight = batch;
-      queue.inFlightBytes = sumBytes(messages);
       this.inFlightBatches++;
       this.inFlightMessages += messages.length;
       (batches ??= []).push(batch);
@@ -384,19 +404,19 @@ export class BatchingEngine {
       throw new Error(`batch ${batch.seq} of channel '${batch.channel}' is not in flight`);
     }
     queue.inFlight = undefined;
-    queue.inFlightBytes = 0;
     this.inFlightBatches--;
     this.inFlightMessages -= batch.messages.length;
 
     const statuses: StatusReport[] = [];
     let requeue: QueuedMessage[] | undefined;
+    const messages = batch.messages;
     if (outcome.type === 'failed') {
-      if (outcome.failure.retryable) requeue = batch.messages.slice();
-      else for (const m of batch.messages) statuses.push(this.settleFailure(m, outcome.failure));
+      if (outcome.failure.retryable) requeue = messages.slice();
+      else for (const m of messages) statuses.push(this.settleFailure(m, outcome.failure));
     } else {
       const failures =
         outcome.failures.length === 0 ? undefined : new Map(outcome.failures.map((f) => [f.messageId, f]));
-      for (const m of batch.messages) {
+      for (const m of messages) {
         const failure = failures?.get(m.id);
         if (failure === undefined) {
           this.heldBytes -= m.payload.byteLength;
@@ -470,7 +490,7 @@ export class BatchingEngine {
     const statuses: StatusReport[] = [];
     for (const queue of [...this.channels.values()]) {
       while (queue.queuedCount > 0) {
-        const m = queue.shift();
+        const m = this.take(queue);
         this.heldBytes -= m.payload.byteLength;
         this.failed++;
         this.dropped[reason]++;
@@ -535,8 +555,15 @@ export class BatchingEngine {
     return { accepted: false, statuses: [status] };
   }
 
+  /** Take the oldest queued entry out as an outgoing message (its id generated now if it had none). */
+  private take(queue: ChannelQueue): QueuedMessage {
+    const acceptedAt = queue.headTime;
+    const offer = queue.shift();
+    return toMessage(offer, acceptedAt, hasGivenId(offer) ? (offer.id as string) : this.newId());
+  }
+
   private evictOldest(queue: ChannelQueue, why: 'queue' | 'memory'): StatusReport {
-    const m = queue.shift();
+    const m = this.take(queue);
     this.heldBytes -= m.payload.byteLength;
     this.failed++;
     this.dropped.evicted++;
@@ -553,7 +580,8 @@ export class BatchingEngine {
   /** Drop one queued message to honour a lowered limit: the oldest (DROP_OLDEST) or the newest (DROP_NEWEST). */
   private trimOne(queue: ChannelQueue, why: 'queue' | 'memory'): StatusReport {
     if (this.config.dropBehavior === 'DROP_OLDEST') return this.evictOldest(queue, why);
-    const m = queue.pop();
+    const { offer, acceptedAt } = queue.pop();
+    const m = toMessage(offer, acceptedAt, hasGivenId(offer) ? (offer.id as string) : this.newId());
     this.heldBytes -= m.payload.byteLength;
     this.failed++;
     const reason: DropReason = why === 'queue' ? 'queue_full' : 'memory_full';
@@ -593,15 +621,19 @@ function failStatus(m: QueuedMessage, reason: DropReason, error: string, errorMe
   };
 }
 
-function containsId(messages: readonly QueuedMessage[], id: string): boolean {
-  for (let i = 0; i < messages.length; i++) if (messages[i]!.id === id) return true;
-  return false;
+function hasGivenId(offer: Offer): boolean {
+  return offer.id !== undefined && offer.id !== '';
 }
 
-function sumBytes(messages: readonly QueuedMessage[]): number {
-  let total = 0;
-  for (const m of messages) total += m.payload.byteLength;
-  return total;
+function toMessage(offer: Offer, acceptedAt: number, id: string): QueuedMessage {
+  return {
+    id,
+    channel: offer.channel,
+    payload: offer.payload,
+    correlate: offer.correlate ?? true,
+    acceptedAt,
+    meta: offer.meta,
+  };
 }
 
 function truncate(text: string): string {

@@ -129,18 +129,21 @@ describe('channel queues', () => {
 
   it('a missing id is generated; an empty id counts as missing', () => {
     const e = engine();
-    const a = e.offer({ channel: 'a', payload: bytes('1') }, 0);
-    const b = e.offer({ channel: 'a', payload: bytes('1'), id: '' }, 0);
-    expect(a.accepted && a.message.id).toBe('gen-0');
-    expect(b.accepted && b.message.id).toBe('gen-1');
+    e.offer({ channel: 'a', payload: bytes('1') }, 0);
+    e.offer({ channel: 'a', payload: bytes('1'), id: '' }, 0);
+    e.offer({ channel: 'a', payload: bytes('1'), id: 'given' }, 0);
+    expect(e.tick(0).batches[0]!.messages.map((m) => m.id)).toEqual(['gen-0', 'gen-1', 'given']);
   });
 
   it('the default id generator gives unique URL-safe ids', () => {
     const e = new BatchingEngine({ config: config({ IotAnalyticsQueueSizePerChannel: '10000' }) });
+    for (let i = 0; i < 5000; i++) e.offer({ channel: 'a', payload: bytes('1') }, 0);
     const ids = new Set<string>();
-    for (let i = 0; i < 5000; i++) {
-      const r = e.offer({ channel: 'a', payload: bytes('1') }, 0);
-      if (r.accepted) ids.add(r.message.id);
+    while (!e.idle) {
+      for (const batch of e.tick(0, true).batches) {
+        for (const m of batch.messages) ids.add(m.id);
+        e.complete(batch, DELIVERED, 0);
+      }
     }
     expect(ids.size).toBe(5000);
     for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{1,128}$/);
