@@ -5,7 +5,8 @@
  * separately never clobber each other. Readers (the CLI, tests, benchmarks) find endpoints here or in
  * flags/environment, never by guessing ports.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -54,10 +55,42 @@ export function readConnectionsSync(dir = devstackDir()): Connections {
   }
 }
 
-// Merges within one process are serialised so two components in one process never race each other;
-// across processes the rename makes each write atomic (last writer of a key wins, other keys survive
-// unless two processes merge at the same instant, which the devstack never does).
+// Merges within one process are serialised by a promise chain; across processes by a lock file created
+// with O_EXCL (a read-modify-write without it could lose a key when two components start at once).
+// Each write is a temp file + rename, so readers never see a half-written file.
 let queue: Promise<unknown> = Promise.resolve();
+
+const LOCK_STALE_MS = 10_000;
+const LOCK_WAIT_MS = 15_000;
+
+async function withLock<T>(dir: string, work: () => Promise<T>): Promise<T> {
+  const lockPath = path.join(dir, 'connections.json.lock');
+  const giveUpAt = Date.now() + LOCK_WAIT_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const handle = await open(lockPath, 'wx');
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // A lock left by a crashed process is taken over once it is clearly stale.
+      const age = await stat(lockPath).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age > LOCK_STALE_MS) await unlink(lockPath).catch(() => undefined);
+      if (Date.now() > giveUpAt)
+        throw new Error(`cannot lock ${lockPath}: held for over ${LOCK_WAIT_MS} ms`, { cause: err });
+      await sleep(Math.min(50, 2 + attempt * 2));
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    await unlink(lockPath).catch(() => undefined);
+  }
+}
 
 /** Merge `value` under `key` (or delete the key when value is undefined), atomically. */
 export function mergeConnection<K extends keyof Connections & string>(
@@ -67,14 +100,16 @@ export function mergeConnection<K extends keyof Connections & string>(
 ): Promise<Connections> {
   const run = queue.then(async () => {
     await mkdir(dir, { recursive: true });
-    const current = await readConnections(dir);
-    if (value === undefined) delete current[key];
-    else current[key] = value;
-    const target = connectionsPath(dir);
-    const temp = `${target}.${process.pid}.${Date.now()}.tmp`;
-    await writeFile(temp, JSON.stringify(current, null, 2) + '\n', { mode: 0o600 });
-    await rename(temp, target);
-    return current;
+    return withLock(dir, async () => {
+      const current = await readConnections(dir);
+      if (value === undefined) delete current[key];
+      else current[key] = value;
+      const target = connectionsPath(dir);
+      const temp = `${target}.${process.pid}.${Date.now()}.tmp`;
+      await writeFile(temp, JSON.stringify(current, null, 2) + '\n', { mode: 0o600 });
+      await rename(temp, target);
+      return current;
+    });
   });
   queue = run.catch(() => undefined);
   return run;
