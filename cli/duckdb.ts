@@ -41,7 +41,7 @@ export const RECORD_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['requestId', 'VARCHAR'],
   ['ts', 'TIMESTAMP'],
   ['enqueuedAt', 'TIMESTAMP'],
-  ['partition', 'INTEGER'],
+  ['partition', 'VARCHAR'], // Event Hubs partition ids are strings ("0")
   ['sequenceNumber', 'BIGINT'],
   ['index', 'INTEGER'],
   ['properties', 'JSON'],

@@ -18,7 +18,13 @@ const formatOption = (): Option =>
   ]);
 
 function write(text: string): Promise<void> {
-  return new Promise((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) =>
+    process.stdout.write(text, (err) => {
+      // A reader that stopped early (`| head`) is not an error of the query.
+      if (err && (err as NodeJS.ErrnoException).code !== 'EPIPE') reject(err);
+      else resolve();
+    }),
+  );
 }
 
 export function register(program: Command): void {

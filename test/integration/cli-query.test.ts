@@ -42,7 +42,7 @@ function record(partition: number, seq: number, deviceId: string, enqueuedAt: st
     channel: 'iot_ingest_default',
     ts: enqueuedAt,
     enqueuedAt,
-    partition,
+    partition: String(partition), // Event Hubs partition ids are strings
     sequenceNumber: seq,
     index: 0,
     properties: { source: 'test' },
@@ -243,7 +243,7 @@ describe('iot-ingest query (spawned CLI against real Azurite and Cosmos servers)
           '2026-11-24T00:00:00Z',
           '--format',
           'csv',
-          'SELECT deviceId, count(*) AS n, max(sequenceNumber) AS maxSeq FROM telemetry GROUP BY deviceId ORDER BY deviceId',
+          "SELECT deviceId, count(*) AS n, max(sequenceNumber) AS maxSeq, count(*) FILTER (WHERE partition = '0') AS p0 FROM telemetry GROUP BY deviceId ORDER BY deviceId",
         ],
         env,
       ),
@@ -262,7 +262,7 @@ describe('iot-ingest query (spawned CLI against real Azurite and Cosmos servers)
       cli(['query', 'cold', '--from', '2025-01-01', '--to', '2025-01-02', 'SELECT count(*) AS n FROM telemetry'], env),
     ]);
     expect(grouped.code).toBe(0);
-    expect(grouped.stdout).toBe('deviceId,n,maxSeq\ndev1,6,9\ndev2,2,5\n');
+    expect(grouped.stdout).toBe('deviceId,n,maxSeq,p0\ndev1,6,9,5\ndev2,2,5,1\n');
     expect(bodies.code).toBe(0);
     expect(jsonl(bodies.stdout)).toEqual([
       { id: '0-5-0', body: 'not an object', moduleId: null, properties: { source: 'test' } },
