@@ -8,6 +8,7 @@ import { startCosmos } from '../cosmos/index.js';
 import { DEFAULT_CHANNEL as IOTA_DEFAULT_CHANNEL, startIotAnalyticsEmulator } from '../iotanalytics/index.js';
 import type { SimulatorOptions } from '../simulator/simulator.js';
 import { startSimulator } from '../simulator/simulator.js';
+import { findDevice, identityConnectionString, registryPath, updateRegistry, withDevice } from '../iothub/registry.js';
 import type { ComponentSpec, RunningComponent } from './lifecycle.js';
 import type { ComponentName, PortOptions } from './options.js';
 import { DEPENDENCIES } from './options.js';
@@ -51,16 +52,6 @@ async function optionalModule<T>(relativePath: string): Promise<T | undefined> {
 type Started = ReadonlyMap<string, RunningComponent>;
 
 // The slices of the other parts' modules used here ("-Like": only what is called).
-interface RegistryDataLike {
-  readonly devices: readonly unknown[];
-}
-interface RegistryLike {
-  registryPath(dir: string): string;
-  updateRegistry<T>(file: string, change: (data: RegistryDataLike) => { data: RegistryDataLike; result: T }): Promise<T>;
-  findDevice(data: RegistryDataLike, deviceId: string): { primaryKey: string } | undefined;
-  withDevice(data: RegistryDataLike, deviceId: string, options: { nowIso: string }): { data: RegistryDataLike; device: { primaryKey: string } };
-  identityConnectionString(options: { hostName: string; mqttPort: number; deviceId: string; primaryKey: string }): string;
-}
 interface HubConnectionLike {
   hostName: string;
   mqttPort: number;
@@ -239,7 +230,8 @@ async function edgeSpec(settings: StackSettings): Promise<ComponentSpec | undefi
           queued: sumPrometheus(text, 'iot_ingest_edge_queue_messages'),
         };
       }, 500);
-      return { connection: edge.connection, counters: () => probe.read(), stop: () => edge.stop() };
+      // Fresh on each status sample: one loopback scrape is cheap, and tests read `queued` at a precise moment.
+      return { connection: edge.connection, counters: () => probe.refresh(), stop: () => edge.stop() };
     },
   };
 }
@@ -304,6 +296,21 @@ async function functionsSpec(settings: StackSettings): Promise<ComponentSpec | u
   };
 }
 
+/** Register the device in the hub registry when missing (the simulator's identities persist across runs). */
+export async function deviceConnectionString(
+  dir: string,
+  hub: { hostName: string; mqttPort: number },
+  deviceId: string,
+): Promise<string> {
+  const key = await updateRegistry(registryPath(dir), (data) => {
+    const existing = findDevice(data, deviceId);
+    if (existing) return { data, result: existing.primaryKey };
+    const added = withDevice(data, deviceId, { nowIso: new Date().toISOString() });
+    return { data: added.data, result: added.device.primaryKey };
+  });
+  return identityConnectionString({ hostName: hub.hostName, mqttPort: hub.mqttPort, deviceId, primaryKey: key });
+}
+
 function simulatorSpec(settings: StackSettings): ComponentSpec {
   return {
     name: 'simulator',
@@ -311,18 +318,7 @@ function simulatorSpec(settings: StackSettings): ComponentSpec {
     async start(started) {
       const hub = connectionOf<{ hostName: string; mqttPort: number; caCertPath: string }>(started, 'hub');
       const edge = started.get('edge')?.connection as { mqttUrl: string } | undefined;
-      const registry = await optionalModule<RegistryLike>('../iothub/registry.js');
-      if (!registry) throw new Error('the hub registry (devstack/iothub/registry.ts) is not available');
-      const registryFile = registry.registryPath(settings.dir);
-      const connectionStringFor = async (deviceId: string): Promise<string> => {
-        const key = await registry.updateRegistry(registryFile, (data) => {
-          const existing = registry.findDevice(data, deviceId);
-          if (existing) return { data, result: existing.primaryKey };
-          const added = registry.withDevice(data, deviceId, { nowIso: new Date().toISOString() });
-          return { data: added.data, result: added.device.primaryKey };
-        });
-        return registry.identityConnectionString({ hostName: hub.hostName, mqttPort: hub.mqttPort, deviceId, primaryKey: key });
-      };
+      const connectionStringFor = (deviceId: string): Promise<string> => deviceConnectionString(settings.dir, hub, deviceId);
       const simulator = await startSimulator({
         devices: settings.devices,
         ratePerSecond: settings.ratePerSecond,

@@ -54,7 +54,10 @@ export async function openGreengrassDevice(options: {
   mqttUrl: string;
   deviceId: string;
   channel: string;
+  /** Which input each reading uses; default the put/put/binary/custom rotation. */
+  inputFor?: (seq: number) => GreengrassInput;
 }): Promise<GreengrassDevice> {
+  const inputFor = options.inputFor ?? inputForSeq;
   const client: MqttClient = await mqtt.connectAsync(options.mqttUrl, {
     clientId: options.deviceId,
     reconnectPeriod: 500,
@@ -63,7 +66,7 @@ export async function openGreengrassDevice(options: {
   client.on('error', () => undefined);
   return {
     async send(reading) {
-      const publication = greengrassPublication(reading, options.channel, inputForSeq(reading.seq));
+      const publication = greengrassPublication(reading, options.channel, inputFor(reading.seq));
       await client.publishAsync(publication.topic, publication.payload, { qos: 1 });
       return publication;
     },

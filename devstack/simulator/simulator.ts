@@ -4,7 +4,7 @@
  * it sent and the statuses it received, and can track every reading (id → publish time) for tests and
  * the end-to-end benchmark.
  */
-import type { GreengrassDevice, ConnectorStatus } from './greengrass-device.js';
+import type { ConnectorStatus, GreengrassDevice, GreengrassInput } from './greengrass-device.js';
 import { openGreengrassDevice, openStatusMonitor } from './greengrass-device.js';
 import type { HubDevice } from './hub-device.js';
 import { openHubDevice } from './hub-device.js';
@@ -31,6 +31,8 @@ export interface SimulatorOptions {
   readonly edgeMqttUrl?: string;
   /** Channel for `put` and `binary` publishes. */
   readonly channel: string;
+  /** Greengrass inputs to use, in rotation by sequence number; default put, put, binary, custom topic. */
+  readonly greengrassInputs?: readonly GreengrassInput[];
   /** Keep every sent reading's id and publish time (tests, benchmark). Default false. */
   readonly trackReadings?: boolean;
   /** At most this many unacknowledged publishes per device; the schedule waits beyond it. Default 1000. */
@@ -145,7 +147,13 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       });
       closers.push(() => monitor.close());
       for (const id of ids.greengrass) {
-        const client = await openGreengrassDevice({ mqttUrl, deviceId: id, channel: options.channel });
+        const inputs = options.greengrassInputs;
+        const client = await openGreengrassDevice({
+          mqttUrl,
+          deviceId: id,
+          channel: options.channel,
+          ...(inputs && inputs.length > 0 ? { inputFor: (seq: number) => inputs[seq % inputs.length] as GreengrassInput } : {}),
+        });
         closers.push(() => client.close());
         slots.push({ id, path: 'greengrass', model: new SensorModel(id, undefined, firstSeq), client, inFlight: 0, issued: 0 });
       }

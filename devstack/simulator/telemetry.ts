@@ -116,9 +116,11 @@ export function readingIdOfPayload(payload: Uint8Array | string): string | undef
 
 /** The readingId of a parsed JSON payload. */
 export function readingIdOfJson(value: unknown): string | undefined {
-  if (value && typeof value === 'object' && typeof (value as { readingId?: unknown }).readingId === 'string') {
-    return (value as { readingId: string }).readingId;
-  }
+  if (!value || typeof value !== 'object') return undefined;
+  const object = value as { readingId?: unknown; body?: unknown; bodyBase64?: unknown };
+  if (typeof object.readingId === 'string') return object.readingId;
+  // A whole record (a sink that stores records rather than the device's payload).
+  if ('body' in object || 'bodyBase64' in object) return readingIdOfRecord(object);
   return undefined;
 }
 
