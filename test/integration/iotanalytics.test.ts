@@ -163,6 +163,41 @@ describe('IoT Analytics emulator with the real @aws-sdk/client-iotanalytics', ()
     expect(emulator.stats().byStatus).toEqual({ '404': 1 });
   });
 
+  it('raw HTTP: malformed JSON and empty batches are 400, a non-base64 payload a per-entry error, unknown routes 404', async () => {
+    const post = (body: string) =>
+      fetch(`${emulator.connection.endpoint}/messages/batch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+    const malformed = await post('{"channelName":');
+    expect(malformed.status).toBe(400);
+    expect(malformed.headers.get('x-amzn-errortype')).toBe('InvalidRequestException');
+    expect(malformed.headers.get('x-amzn-requestid')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await malformed.json()).toEqual({ message: 'The request body is not valid JSON.' });
+    expect((await post('{"channelName":"ch_1","messages":[]}')).status).toBe(400);
+
+    const entries = await post(
+      JSON.stringify({
+        channelName: 'ch_1',
+        messages: [{ messageId: 'nb', payload: 'not base64!' }, { messageId: 'np' }],
+      }),
+    );
+    expect(entries.status).toBe(200);
+    expect(
+      (
+        (await entries.json()) as { batchPutMessageErrorEntries: { messageId: string }[] }
+      ).batchPutMessageErrorEntries.map((e) => e.messageId),
+    ).toEqual(['nb', 'np']);
+
+    const unknown = await fetch(`${emulator.connection.endpoint}/datastores`);
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('x-amzn-errortype')).toBe('UnknownOperationException');
+    const noChannel = await fetch(`${emulator.connection.endpoint}/_emulator/channels/nope/messages`);
+    expect(noChannel.status).toBe(404);
+    expect(noChannel.headers.get('x-amzn-errortype')).toBe('ResourceNotFoundException');
+  });
+
   it('channel APIs: create, duplicate create, describe with statistics, list, sample, delete', async () => {
     const created = await client.send(new CreateChannelCommand({ channelName: 'ch_2' }));
     expect(created.channelArn).toBe('arn:aws:iotanalytics:us-east-1:000000000000:channel/ch_2');
