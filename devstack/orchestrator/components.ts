@@ -37,14 +37,15 @@ export const DEFAULT_CHANNEL = IOTA_DEFAULT_CHANNEL;
  * when that exact file is missing, any other load error is thrown.
  */
 async function optionalModule<T>(relativePath: string): Promise<T | undefined> {
-  const url = new URL(relativePath, import.meta.url).href;
   try {
-    return (await import(url)) as T;
+    return (await import(relativePath)) as T;
   } catch (err) {
-    const e = err as NodeJS.ErrnoException & { url?: string };
-    if ((e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND') && String(e.message).includes(relativePath.replace(/^\.\.\//, '').replace(/\.js$/, ''))) {
-      return undefined;
-    }
+    const e = err as NodeJS.ErrnoException;
+    // Only the file itself being absent counts as "not landed"; a missing import inside it is a real error.
+    const missing = /Cannot find module '([^']+)'|Failed to load url (\S+)/.exec(String(e.message));
+    const target = relativePath.replace(/^(\.\.\/)+/, '').replace(/\.js$/, '');
+    const file = (missing?.[1] ?? missing?.[2] ?? '').replace(/\.(js|ts)$/, '');
+    if (file !== '' && file.endsWith(target)) return undefined;
     throw new Error(`cannot load ${relativePath.replace(/^\.\.\//, 'devstack/')}: ${e.message}`, { cause: err });
   }
 }

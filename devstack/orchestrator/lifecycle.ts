@@ -55,14 +55,20 @@ function reasonOf(err: unknown): string {
   return message.split('\n')[0] ?? message;
 }
 
-/** Stop components newest first; each gets `timeoutMs`, a stuck one is reported and skipped. */
+/**
+ * Stop components newest first within one overall budget (npm start promises 10 s); each gets what is left
+ * of it, and a stuck one is reported and skipped so the others still stop.
+ */
 export async function stopAll(
   started: ReadonlyMap<string, RunningComponent>,
   onEvent: (event: LifecycleEvent) => void = () => undefined,
-  timeoutMs = 8000,
+  budgetMs = 9000,
 ): Promise<void> {
+  const deadline = Date.now() + budgetMs;
   for (const [name, component] of [...started.entries()].reverse()) {
     const t0 = Date.now();
+    // At least a moment each, so a component after a stuck one can still close its sockets.
+    const timeoutMs = Math.max(250, deadline - t0);
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([

@@ -48,7 +48,11 @@ describe('component lifecycle', () => {
     const log: string[] = [];
     const events: LifecycleEvent[] = [];
     const error = await startAll(
-      [spec('hub', [], log), spec('cosmos', [], log, 'port 18081 in use\nstack'), spec('functions', ['hub', 'cosmos'], log)],
+      [
+        spec('hub', [], log),
+        spec('cosmos', [], log, 'port 18081 in use\nstack'),
+        spec('functions', ['hub', 'cosmos'], log),
+      ],
       (e) => events.push(e),
     ).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(ComponentStartError);
@@ -58,15 +62,17 @@ describe('component lifecycle', () => {
     expect(events.some((e) => e.kind === 'started' && e.component === 'functions')).toBe(false);
   });
 
-  it('reports a component that does not stop in time and still stops the others', async () => {
+  it('reports a component that does not stop within the budget and still stops the others', async () => {
     const log: string[] = [];
     const started = new Map<string, RunningComponent>([
       ['hub', { stop: async () => void log.push('stop hub') }],
       ['stuck', { stop: () => new Promise<void>(() => undefined) }],
     ]);
     const events: LifecycleEvent[] = [];
-    await stopAll(started, (e) => events.push(e), 50);
-    expect(events).toContainEqual({ kind: 'stop-failed', component: 'stuck', reason: 'did not stop within 50 ms' });
+    const t0 = Date.now();
+    await stopAll(started, (e) => events.push(e), 300);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(events).toContainEqual({ kind: 'stop-failed', component: 'stuck', reason: expect.stringMatching(/^did not stop within \d+ ms$/) });
     expect(log).toEqual(['stop hub']);
   });
 });
