@@ -25,7 +25,8 @@ resource hub 'Microsoft.Devices/IotHubs@2023-06-30' = {
     eventHubEndpoints: {
       events: {
         retentionTimeInDays: retentionDays
-        partitionCount: partitionCount
+        // The free tier allows exactly 2 partitions.
+        partitionCount: skuName == 'F1' ? 2 : partitionCount
       }
     }
     routing: {
