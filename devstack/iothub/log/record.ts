@@ -26,6 +26,8 @@ interface Meta {
   m?: string;
   s?: HubSystemProperties;
   a?: Record<string, string>;
+  /** Message annotations when all are strings (the device side's auth method and generation id). */
+  n?: Record<string, string>;
   k?: string;
   src?: string;
 }
@@ -67,7 +69,10 @@ export function encodeRecord(event: HubEventInput, sequenceNumber: number, enque
   } else {
     extras.application_properties = { ...event.applicationProperties };
   }
-  if (hasKeys(event.annotations)) extras.message_annotations = { ...event.annotations };
+  if (event.annotations && hasKeys(event.annotations)) {
+    if (allStrings(event.annotations)) meta.n = event.annotations as Record<string, string>;
+    else extras.message_annotations = { ...event.annotations };
+  }
   const metaBytes = Buffer.from(JSON.stringify(meta), 'utf8');
   const amqpBytes = extras.application_properties || extras.message_annotations ? rhea.message.encode(extras) : Buffer.alloc(0);
   const payloadBytes = FIXED_PAYLOAD_BYTES + metaBytes.length + amqpBytes.length + event.body.length;
@@ -121,7 +126,11 @@ export function decodeRecord(buf: Buffer, at = 0): DecodedRecord {
     ...(meta.m !== undefined ? { moduleId: meta.m } : {}),
     ...(meta.k !== undefined ? { partitionKey: meta.k } : {}),
     ...(meta.src !== undefined ? { messageSource: meta.src } : {}),
-    ...(extras.message_annotations !== undefined ? { annotations: extras.message_annotations } : {}),
+    ...(extras.message_annotations !== undefined
+      ? { annotations: extras.message_annotations }
+      : meta.n !== undefined
+        ? { annotations: meta.n }
+        : {}),
   };
   return { sequenceNumber, enqueuedTimeUtc, event };
 }

@@ -1,0 +1,78 @@
+/**
+ * Streams one partition to one consumer link, from a start sequence number onward: sends only while the
+ * link is sendable (the client grants credit by hand), resumes on `sendable`, and tails new commits
+ * through `log.onAppend` (coalesced to one pump per tick).
+ */
+import type { PartitionedLog } from '../log-types.js';
+import { runtimeMetricAnnotations, toAmqpMessage } from './messages.js';
+
+/** The slice of a rhea sender link the stream uses. */
+export interface SenderLike {
+  /** Present at runtime on rhea senders (not in its typings). */
+  readonly credit?: number;
+  sendable(): boolean;
+  send(message: ReturnType<typeof toAmqpMessage>): unknown;
+}
+
+const MAX_READ_EVENTS = 256;
+
+export class PartitionStream {
+  private next: number;
+  private stopped = false;
+  private scheduled = false;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly log: PartitionedLog,
+    readonly partition: number,
+    private readonly link: SenderLike,
+    startSequenceNumber: number,
+    private readonly runtimeMetric: boolean,
+    private readonly onError: (error: Error) => void,
+  ) {
+    this.next = startSequenceNumber;
+  }
+
+  /** Next sequence number this stream will send. */
+  get position(): number {
+    return this.next;
+  }
+
+  start(): void {
+    this.unsubscribe = this.log.onAppend(this.partition, () => this.schedule());
+    this.pump();
+  }
+
+  schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  pump(): void {
+    try {
+      while (!this.stopped && this.link.sendable()) {
+        const batch = this.log.read(this.partition, this.next, Math.min(Math.max(this.link.credit ?? 1, 1), MAX_READ_EVENTS));
+        if (batch.length === 0) return;
+        const info = this.runtimeMetric ? this.log.info(this.partition) : undefined;
+        for (const event of batch) {
+          if (this.stopped || !this.link.sendable()) return;
+          this.link.send(toAmqpMessage(event, info ? runtimeMetricAnnotations(info, Date.now()) : undefined));
+          this.next = event.sequenceNumber + 1;
+        }
+      }
+    } catch (error) {
+      this.stop();
+      this.onError(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+}
