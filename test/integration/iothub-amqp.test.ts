@@ -260,4 +260,163 @@ describe('iothub amqp endpoint with the real @azure/event-hubs clients', () => {
       code: 'MessageTooLargeError',
     });
   });
+  it('starts at earliest, latest, a sequence number (inclusive or not), an offset and an enqueued time', async () => {
+    const device = 'positions-device';
+    const p = hub.log.partitionFor(device);
+    const id = String(p);
+    const stored = [];
+    for (let n = 0; n < 4; n += 1) {
+      stored.push(await hub.log.append(telemetry(device, n)));
+      await new Promise((resolve) => setTimeout(resolve, 3)); // distinct enqueued times
+    }
+    const [, second, third] = stored;
+    if (!second || !third) throw new Error('setup');
+    const client = consumer();
+    const total = hub.log.info(p).lastSequenceNumber + 1;
+    const all = await collect(client, id, earliestEventPosition, total);
+    expect(all.map((e) => e.sequenceNumber)).toEqual(Array.from({ length: total }, (_, n) => n));
+    const firstOf = async (position: EventPosition): Promise<number | undefined> =>
+      (await collect(client, id, position, 1))[0]?.sequenceNumber;
+    expect(await firstOf({ sequenceNumber: second.sequenceNumber, isInclusive: true })).toBe(second.sequenceNumber);
+    expect(await firstOf({ sequenceNumber: second.sequenceNumber })).toBe(third.sequenceNumber);
+    expect(await firstOf({ offset: second.offset })).toBe(third.sequenceNumber);
+    expect(await firstOf({ offset: second.offset, isInclusive: true })).toBe(second.sequenceNumber);
+    expect(await firstOf({ enqueuedOn: new Date(second.enqueuedTimeUtc) })).toBe(third.sequenceNumber);
+    await expectNothing(client, id, latestEventPosition);
+
+    // latest: only what is appended after the receiver attached
+    const events: ReceivedEventData[] = [];
+    let attached!: () => void;
+    const initialized = new Promise<void>((resolve) => (attached = resolve));
+    const subscription = client.subscribe(
+      id,
+      {
+        processInitialize: async () => attached(),
+        processEvents: async (batch) => {
+          events.push(...batch);
+        },
+        processError: async () => undefined,
+      },
+      { startPosition: latestEventPosition, maxBatchSize: 10, maxWaitTimeInSeconds: 1 },
+    );
+    await initialized;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const fresh = await hub.log.append(telemetry(device, 99));
+    const deadline = Date.now() + 10_000;
+    while (events.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    await subscription.close();
+    expect(events.map((e) => e.sequenceNumber)).toEqual([fresh.sequenceNumber]);
+  });
+
+  it('refuses a wrong SAS key and an expired token with UnauthorizedError', async () => {
+    const wrongKey = hub.endpoint.connectionString.replace(KEY, 'd3Jvbmcta2V5');
+    await expect(consumer('$Default', wrongKey).getEventHubProperties()).rejects.toMatchObject({ code: 'UnauthorizedError' });
+    const audience = `sb://localhost:${hub.endpoint.port}/${HUB}`;
+    const expired = createSasToken(audience, KEY_NAME, KEY, Math.floor(Date.now() / 1000) - 60);
+    const expiredString = `Endpoint=sb://localhost:${hub.endpoint.port};SharedAccessSignature=${expired};EntityPath=${HUB};UseDevelopmentEmulator=true`;
+    await expect(consumer('$Default', expiredString).getPartitionIds()).rejects.toMatchObject({ code: 'UnauthorizedError' });
+    await expect(producer(expiredString).sendBatch([{ body: 'x' }])).rejects.toMatchObject({ code: 'UnauthorizedError' });
+    const valid = createSasToken(audience, KEY_NAME, KEY, Math.floor(Date.now() / 1000) + 600);
+    const validString = `Endpoint=sb://localhost:${hub.endpoint.port};SharedAccessSignature=${valid};EntityPath=${HUB};UseDevelopmentEmulator=true`;
+    expect(await consumer('$Default', validString).getPartitionIds()).toEqual(['0', '1', '2', '3']);
+  });
+
+  it('refuses an unknown consumer group with MessagingEntityNotFoundError', async () => {
+    const client = consumer('no-such-group');
+    await expect(collect(client, '0', earliestEventPosition, 1, 10_000)).rejects.toMatchObject({
+      code: 'MessagingEntityNotFoundError',
+    });
+  });
+
+  it('applies owner levels: a higher or equal epoch steals, a lower one and a non-epoch reader are refused', async () => {
+    const errors = new Map<string, unknown[]>();
+    const subscriptions: Subscription[] = [];
+    const open = (name: string, ownerLevel: number | undefined): Promise<void> =>
+      new Promise<void>((resolve) => {
+        errors.set(name, []);
+        subscriptions.push(
+          consumer('analytics').subscribe(
+            '1',
+            {
+              processInitialize: async () => resolve(),
+              processEvents: async () => undefined,
+              processError: async (error) => {
+                errors.get(name)?.push(error);
+              },
+            },
+            { startPosition: latestEventPosition, maxWaitTimeInSeconds: 1, ...(ownerLevel !== undefined ? { ownerLevel } : {}) },
+          ),
+        );
+      });
+    const codesOf = (name: string): unknown[] => (errors.get(name) ?? []).map((e) => (e as { code?: string }).code);
+    const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1500));
+    await open('epoch2', 2);
+    await settle();
+    expect(codesOf('epoch2')).toEqual([]);
+    await open('epoch3', 3);
+    await settle();
+    expect(codesOf('epoch2')).toContain('ReceiverDisconnectedError');
+    expect(codesOf('epoch3')).toEqual([]);
+    await open('epoch1', 1);
+    await settle();
+    expect(codesOf('epoch1')).toContain('ReceiverDisconnectedError');
+    await open('plain', undefined);
+    await settle();
+    expect(codesOf('plain')).toContain('ReceiverDisconnectedError');
+    expect(codesOf('epoch3')).toEqual([]);
+    await Promise.all(subscriptions.map((subscription) => subscription.close()));
+  });
+});
+
+describe('iothub amqp endpoint across restarts', () => {
+  let dir: string;
+  let hub: Hub | undefined;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'iothub-amqp-restart-'));
+  });
+
+  afterEach(async () => {
+    for (const client of closeables.splice(0)) await client.close().catch(() => undefined);
+  });
+
+  afterAll(async () => {
+    if (hub) await stopHub(hub);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('loses nothing acknowledged over a restart, continues numbering, and truncates a torn tail', async () => {
+    hub = await startHub(dir);
+    const sender = track(new EventHubProducerClient(hub.endpoint.connectionString, { retryOptions: noRetry }));
+    for (let n = 0; n < 6; n += 1) await sender.sendBatch([{ body: { n } }], { partitionId: '0' });
+    await sender.close();
+    await stopHub(hub);
+    hub = undefined;
+
+    hub = await startHub(dir);
+    const reader = track(new EventHubConsumerClient('$Default', hub.endpoint.connectionString, { retryOptions: noRetry }));
+    const events = await collect(reader, '0', earliestEventPosition, 6);
+    expect(events.map((e) => [e.sequenceNumber, e.body])).toEqual([0, 1, 2, 3, 4, 5].map((n) => [n, { n }]));
+    const again = track(new EventHubProducerClient(hub.endpoint.connectionString, { retryOptions: noRetry }));
+    await again.sendBatch([{ body: { n: 6 } }], { partitionId: '0' });
+    expect((await reader.getPartitionProperties('0')).lastEnqueuedSequenceNumber).toBe(6);
+    await again.close();
+    await reader.close();
+    await stopHub(hub);
+    hub = undefined;
+
+    // A crash in the middle of the last write: the newest record loses its end.
+    const segmentDir = path.join(dir, 'log', 'p0');
+    const [segment] = (await readdir(segmentDir)).sort().slice(-1);
+    const file = path.join(segmentDir, segment as string);
+    await truncate(file, (await stat(file)).size - 4);
+    hub = await startHub(dir);
+    const afterCrash = track(new EventHubConsumerClient('$Default', hub.endpoint.connectionString, { retryOptions: noRetry }));
+    expect((await afterCrash.getPartitionProperties('0')).lastEnqueuedSequenceNumber).toBe(5);
+    const producerAfterCrash = track(new EventHubProducerClient(hub.endpoint.connectionString, { retryOptions: noRetry }));
+    await producerAfterCrash.sendBatch([{ body: { n: 'after-crash' } }], { partitionId: '0' });
+    const all = await collect(afterCrash, '0', earliestEventPosition, 7);
+    expect(all.map((e) => e.sequenceNumber)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(all.at(-1)?.body).toEqual({ n: 'after-crash' });
+  });
 });
