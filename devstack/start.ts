@@ -125,6 +125,10 @@ async function main(): Promise<number> {
         if (line) say(line, { ...event });
       },
       onWarning: warn,
+      // On a terminal the components' info lines would scroll the status line away: warnings only, on stderr.
+      logger: tty
+        ? pino({ level: process.env.LOG_LEVEL ?? 'warn' }, process.stderr)
+        : pino({ level: process.env.LOG_LEVEL ?? 'info' }),
     });
   } catch (err) {
     if (err instanceof ComponentStartError) {

@@ -13,6 +13,7 @@ import type { ComponentSpec, RunningComponent } from './lifecycle.js';
 import type { ComponentName, PortOptions } from './options.js';
 import { DEPENDENCIES } from './options.js';
 import { BlobServiceClient } from '@azure/storage-blob';
+import type { Logger } from 'pino';
 import { blobsProbe, cachedProbe, cosmosDocumentsProbe, sumPrometheus } from './probes.js';
 
 export interface StackSettings {
@@ -25,6 +26,8 @@ export interface StackSettings {
   readonly simulator: Partial<Omit<SimulatorOptions, 'devices' | 'ratePerSecond'>>;
   readonly edgeSettings: Readonly<Record<string, string>>;
   readonly warn: (message: string) => void;
+  /** Passed to the components that log (hub, functions host, edge module). */
+  readonly logger: Logger;
 }
 
 /** IoT Analytics channels created on start: the edge devices' explicit channel and the default channel. */
@@ -61,7 +64,7 @@ interface HubConnectionLike {
   partitionCount: number;
 }
 interface HubModuleLike {
-  startIotHub(options: { dir: string; mqttPort?: number; amqpPort?: number; partitionCount?: number }): Promise<{
+  startIotHub(options: { dir: string; mqttPort?: number; amqpPort?: number; partitionCount?: number; logger?: Logger }): Promise<{
     connection: HubConnectionLike;
     stop(): Promise<void>;
     metrics?(): Record<string, unknown>;
@@ -75,12 +78,13 @@ interface EdgeModuleLike {
     metricsPort?: number;
     persistence?: boolean;
     settings?: Readonly<Record<string, string>>;
+    log?: Logger;
   }): Promise<{ connection: { mqttUrl: string; metricsUrl: string }; stop(): Promise<void> }>;
 }
 interface FunctionsHostModuleLike {
   CHECKPOINT_CONTAINER: string;
   settingsFromConnections(connections: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Record<string, string>;
-  startFunctionsHost(options: { settings: Record<string, string>; ensureResources?: boolean }): Promise<{
+  startFunctionsHost(options: { settings: Record<string, string>; ensureResources?: boolean; logger?: Logger }): Promise<{
     counters(): { events: Record<string, number>; errors: number; deadLettered: number; abandoned: number };
     stop(): Promise<void>;
   }>;
@@ -178,6 +182,7 @@ async function hubSpec(settings: StackSettings): Promise<ComponentSpec | undefin
         mqttPort: settings.ports.hubMqtt,
         amqpPort: settings.ports.hubAmqp,
         partitionCount: settings.partitionCount,
+        logger: settings.logger.child({ name: 'iot-ingest:iothub' }),
       });
       return {
         connection: hub.connection,
@@ -216,6 +221,7 @@ async function edgeSpec(settings: StackSettings): Promise<ComponentSpec | undefi
         metricsPort: settings.ports.edgeMetrics,
         persistence: settings.edgePersistence,
         settings: { IotAnalyticsDefaultChannelName: DEFAULT_CHANNEL, ...settings.edgeSettings },
+        log: settings.logger.child({ name: 'iot-ingest:edge' }),
       });
       const metricsUrl = edge.connection.metricsUrl;
       const probe = cachedProbe(async () => {
@@ -279,7 +285,11 @@ async function functionsSpec(settings: StackSettings): Promise<ComponentSpec | u
       if (rewound > 0) settings.warn('cosmos starts empty (memory only): rebuilding the warm path from the hub log');
       // Only the process environment's app settings override; the stack's own endpoints win otherwise.
       const appSettings = hostModule.settingsFromConnections(connections, {});
-      const host = await hostModule.startFunctionsHost({ settings: appSettings, ensureResources: true });
+      const host = await hostModule.startFunctionsHost({
+        settings: appSettings,
+        ensureResources: true,
+        logger: settings.logger.child({ name: 'iot-ingest:functions-host' }),
+      });
       return {
         counters: () => {
           const c = host.counters();

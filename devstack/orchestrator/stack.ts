@@ -14,6 +14,8 @@
  */
 import { rm, mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
 import type { Connections } from '../connections.js';
 import { mergeConnection } from '../connections.js';
 import type { Simulator, SimulatorOptions } from '../simulator/simulator.js';
@@ -47,6 +49,8 @@ export interface StackOptions {
   readonly edgeSettings?: Readonly<Record<string, string>>;
   /** Lifecycle progress (start.ts prints it). */
   readonly onEvent?: (event: LifecycleEvent) => void;
+  /** Logger for the components that log (default: pino at `warn`, JSON lines on stdout). */
+  readonly logger?: Logger;
   /** Non-fatal warnings (a component missing from this checkout, a rebuild). */
   readonly onWarning?: (message: string) => void;
 }
@@ -98,6 +102,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     simulator: options.simulator ?? {},
     edgeSettings: options.edgeSettings ?? {},
     warn: onWarning,
+    logger: options.logger ?? pino({ level: 'warn' }),
   };
   const { specs, unavailable } = await componentSpecs(selected, settings);
   for (const name of unavailable) onWarning(`${name}: not available in this checkout yet (or needs a part that is not); running without it`);
