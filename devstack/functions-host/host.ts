@@ -41,6 +41,12 @@ import { toTriggerInput } from './trigger-input.js';
 
 export const ALL_FUNCTIONS: readonly FunctionRegistration[] = [warmPathFunction, coldPathFunction, analyticsForwarderFunction];
 export const CHECKPOINT_CONTAINER = 'functions-checkpoints';
+/**
+ * Greedy: one local host claims every partition at once (the default 'balanced' claims one per 10 s
+ * interval, so a fresh host would leave partitions unread for tens of seconds). Another host on the same
+ * checkpoint container still shares the partitions through the ownership blobs.
+ */
+const CLIENT_OPTIONS = { loadBalancingOptions: { strategy: 'greedy' as const, updateIntervalInMs: 2_000 } };
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export interface FunctionsHostOptions {
@@ -63,7 +69,7 @@ export interface FunctionsHostOptions {
 
 export interface HostCounters extends FunctionCounters {
   invocations: number;
-  /** Events delivered per function. */
+  /** Events processed per function (counted when the invocation finishes, successfully or abandoned). */
   events: Record<string, number>;
   /** Failed invocations (each retry counts). */
   errors: number;
@@ -120,6 +126,8 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     });
 
   const running: Array<{ client: EventHubConsumerClient; subscription: Subscription }> = [];
+  // Invocations under way: stop() lets them finish (without checkpointing) before closing the clients.
+  const inFlight = new Set<Promise<boolean>>();
   try {
     for (const fn of options.functions ?? ALL_FUNCTIONS) {
       running.push(startFunction(fn));
@@ -144,10 +152,10 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     let client: EventHubConsumerClient;
     if (connectionString) {
       client = /EntityPath=/i.test(connectionString)
-        ? new EventHubConsumerClient(consumerGroup, connectionString, store)
-        : new EventHubConsumerClient(consumerGroup, connectionString, eventHubName, store);
+        ? new EventHubConsumerClient(consumerGroup, connectionString, store, CLIENT_OPTIONS)
+        : new EventHubConsumerClient(consumerGroup, connectionString, eventHubName, store, CLIENT_OPTIONS);
     } else if (fullyQualifiedNamespace) {
-      client = new EventHubConsumerClient(consumerGroup, fullyQualifiedNamespace, eventHubName, new DefaultAzureCredential(), store);
+      client = new EventHubConsumerClient(consumerGroup, fullyQualifiedNamespace, eventHubName, new DefaultAzureCredential(), store, CLIENT_OPTIONS);
     } else {
       throw new HostSettingError(connectionSetting, `${connectionSetting} is required by function ${fn.name} (its trigger connection)`);
     }
@@ -158,7 +166,9 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       {
         processEvents: async (events, context) => {
           if (events.length === 0 || stopping) return;
-          const done = await invoke(fn, handler, events, context, fnLog);
+          const invocation = invoke(fn, handler, events, context, fnLog);
+          inFlight.add(invocation);
+          const done = await invocation.finally(() => inFlight.delete(invocation));
           if (!done || stopping || options.checkpoint === false) return;
           batchesSinceCheckpoint++;
           if (batchesSinceCheckpoint >= hostSettings.batchCheckpointFrequency) {
@@ -200,8 +210,11 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       },
       fn.options.dataType,
     );
-    counters.events[fn.name] = (counters.events[fn.name] ?? 0) + events.length;
     const retry = fn.options.retry;
+    const finished = (): true => {
+      counters.events[fn.name] = (counters.events[fn.name] ?? 0) + events.length;
+      return true;
+    };
     for (let retryCount = 0; ; retryCount++) {
       if (stopping) return false;
       let lastError: Error | undefined;
@@ -217,7 +230,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       counters.invocations++;
       try {
         await handler(messages, invocation);
-        return true;
+        return finished();
       } catch (err) {
         lastError = err as Error;
         counters.errors++;
@@ -229,7 +242,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
           { partitionId: context.partitionId, firstSequenceNumber: events[0]?.sequenceNumber, retries: retryCount, err: lastError?.message },
           'function failed after its last retry; the batch is abandoned and the checkpoint moves on',
         );
-        return true;
+        return finished();
       }
       const delayMs = options.retryDelayMs ? options.retryDelayMs(next) : retryDelayMs(retry, next);
       fnLog.warn({ partitionId: context.partitionId, retry: next, delayMs, err: lastError?.message }, 'function failed; retrying the batch');
@@ -246,6 +259,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       (stopped ??= (async () => {
         stopping = true;
         for (const wake of [...sleepers]) wake();
+        await Promise.allSettled([...inFlight]);
         await Promise.allSettled(running.map((r) => r.subscription.close()));
         await Promise.allSettled(running.map((r) => r.client.close()));
         await runtime.close();
