@@ -21,7 +21,7 @@ import type { PartitionContext, ReceivedEventData, Subscription } from '@azure/e
 import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import { ContainerClient } from '@azure/storage-blob';
 import { DefaultAzureCredential } from '@azure/identity';
-import { InvocationContext } from '@azure/functions';
+import azureFunctions from '@azure/functions';
 import type { EventHubHandler, LogLevel } from '@azure/functions';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
@@ -47,6 +47,8 @@ export const CHECKPOINT_CONTAINER = 'functions-checkpoints';
  * checkpoint container still shares the partitions through the ownership blobs.
  */
 const CLIENT_OPTIONS = { loadBalancingOptions: { strategy: 'greedy' as const, updateIntervalInMs: 2_000 } };
+// The package is CommonJS and Node's ESM loader does not detect `InvocationContext` as a named export.
+const { InvocationContext } = azureFunctions;
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export interface FunctionsHostOptions {

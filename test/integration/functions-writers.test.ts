@@ -4,7 +4,7 @@
  * (functions-host.test.ts drives the same handlers through the local host and the IoT Hub emulator.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvocationContext } from '@azure/functions';
+import azureFunctions from '@azure/functions';
 import type { ReceivedEventData } from '@azure/event-hubs';
 import { loadFunctionsConfig } from '../../functions/config.js';
 import { createRuntime } from '../../functions/clients.js';
@@ -28,6 +28,10 @@ import {
   storedMessages,
 } from './functions-helpers.js';
 import type { Backends } from './functions-helpers.js';
+
+// CommonJS package: Node's ESM loader does not see `InvocationContext` as a named export.
+const { InvocationContext } = azureFunctions;
+type InvocationContext = InstanceType<typeof InvocationContext>;
 
 const PARTITION = { fullyQualifiedNamespace: 'localhost', eventHubName: 'hub', consumerGroup: 'test', partitionId: '1' };
 
