@@ -23,7 +23,12 @@ export function eventsFromTrigger(messages: unknown, metadata: TriggerMetadata |
   const sequenceNumbers = arrayOf(meta.sequenceNumberArray);
   const offsets = arrayOf(meta.offsetArray);
   const partitionContext = (meta.partitionContext ?? {}) as Record<string, unknown>;
-  const partition = String(partitionContext.partitionId ?? '0');
+  const partitionId = partitionContext.partitionId;
+  // Record ids embed the partition; guessing one could make two partitions' readings overwrite each other.
+  if ((typeof partitionId !== 'string' && typeof partitionId !== 'number') || partitionId === '') {
+    throw new Error('Event Hubs trigger metadata has no partitionContext.partitionId; records cannot get their ids (is cardinality "many"?)');
+  }
+  const partition = String(partitionId);
 
   return list.map((body, i): TelemetryEvent => {
     const system = objectOf(systemProperties[i]);

@@ -18,11 +18,16 @@ describe('Event Hubs trigger (cardinality many) → events', () => {
     expect(events[0]?.body).toBeInstanceOf(Uint8Array);
   });
 
-  it('falls back to the system properties when the arrays are missing, and tolerates no metadata', () => {
+  it('falls back to the system properties when the arrays are missing', () => {
     const [e] = eventsFromTrigger([{ a: 1 }], {
+      partitionContext: { partitionId: '0' },
       systemPropertiesArray: [{ sequenceNumber: 5, offset: '9', enqueuedTimeUtc: '2026-01-01T00:00:00Z' }],
     });
     expect(e).toMatchObject({ sequenceNumber: 5, offset: '9', enqueuedTimeUtc: '2026-01-01T00:00:00.000Z', partition: '0', body: { a: 1 } });
-    expect(eventsFromTrigger('single', undefined)).toHaveLength(1);
+  });
+
+  it('refuses metadata without a partition id rather than guessing one (ids embed it)', () => {
+    expect(() => eventsFromTrigger(['single'], undefined)).toThrow(/partitionContext.partitionId/);
+    expect(() => eventsFromTrigger(['x'], { partitionContext: {} })).toThrow(/partitionContext.partitionId/);
   });
 });
