@@ -117,6 +117,18 @@ describe('functions against Azurite, the Cosmos DB server and the IoT Analytics 
     expect(latest?.body).toEqual({ seq: 19 });
   });
 
+  it('warmPath: a batch that cannot be written makes the invocation fail, so the host replays it', async () => {
+    const broken = createRuntime(
+      loadFunctionsConfig({ ...backends.settings, IOTHUB_EVENTS: 'Endpoint=sb://localhost;EntityPath=hub', COSMOS_CONTAINER: 'no-such-container' }),
+    );
+    try {
+      await expect(invoke(createWarmPathHandler(broken), events().slice(0, 2), 'inv-broken')).rejects.toThrow();
+      expect(broken.counters.documents).toBe(0);
+    } finally {
+      await broken.close();
+    }
+  });
+
   it('coldPath: one gzip JSON Lines blob per hour and partition, named by sequence range; a replay writes the same names', async () => {
     const handler = createColdPathHandler(runtime);
     await invoke(handler, events());
