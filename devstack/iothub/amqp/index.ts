@@ -103,6 +103,26 @@ function capabilities(value: unknown): string[] {
   return (Array.isArray(value) ? value : [value]).map(String);
 }
 
+/**
+ * rhea writes every AMQP frame with its own `socket.write`, one syscall each; corking the socket for
+ * the rest of the tick turns a burst of deliveries into one writev.
+ */
+function coalesceWrites(socket: Socket): void {
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  let corked = false;
+  socket.write = ((...args: unknown[]): boolean => {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return write(...args);
+  }) as typeof socket.write;
+}
+
 /** The SASL mechanisms .NET (MSSBCBS) and EXTERNAL clients offer: no credentials, auth happens over CBS. */
 function acceptAnything(): { outcome: boolean | undefined; username: string | undefined; start(): void } {
   return {
@@ -526,6 +546,7 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
     receiver_options: { autoaccept: false, credit_window: 500, max_message_size: maxMessageBytes },
   } as unknown as Parameters<typeof container.listen>[0]) as Server;
   server.on('connection', (socket: Socket) => {
+    coalesceWrites(socket);
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });

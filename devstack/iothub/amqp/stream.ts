@@ -4,14 +4,15 @@
  * through `log.onAppend` (coalesced to one pump per tick).
  */
 import type { PartitionedLog } from '../log-types.js';
-import { runtimeMetricAnnotations, toAmqpMessage } from './messages.js';
+import { encodeEvent, runtimeMetricAnnotations, toAmqpMessage } from './messages.js';
 
 /** The slice of a rhea sender link the stream uses. */
 export interface SenderLike {
   /** Present at runtime on rhea senders (not in its typings). */
   readonly credit?: number;
   sendable(): boolean;
-  send(message: ReturnType<typeof toAmqpMessage>): unknown;
+  /** A message object, or with `format` 0 the message's encoded bytes as they are. */
+  send(message: ReturnType<typeof toAmqpMessage> | Buffer, tag?: undefined, format?: number): unknown;
 }
 
 const MAX_READ_EVENTS = 256;
@@ -60,7 +61,8 @@ export class PartitionStream {
         const info = this.runtimeMetric ? this.log.info(this.partition) : undefined;
         for (const event of batch) {
           if (this.stopped || !this.link.sendable()) return;
-          this.link.send(toAmqpMessage(event, info ? runtimeMetricAnnotations(info, Date.now()) : undefined));
+          if (info) this.link.send(toAmqpMessage(event, runtimeMetricAnnotations(info, Date.now())));
+          else this.link.send(encodeEvent(event), undefined, 0);
           this.next = event.sequenceNumber + 1;
         }
       }
