@@ -288,7 +288,8 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
           type: 'com.microsoft:eventhub',
           created_at: createdAt,
           partition_count: rhea.types.wrap_int(log.partitionCount),
-          partition_ids: partitionIds,
+          // An AMQP array of str8 (not a list): the .NET client unboxes it as string[].
+          partition_ids: rhea.types.wrap_array(partitionIds, 0xa1, undefined),
         });
         return;
       }
