@@ -1,0 +1,68 @@
+/**
+ * Store and forward in process: a stop with persistence keeps what was not sent (no ShutdownException),
+ * a restart rebuilds the queues in order, and the byte quota refuses input with StorageFullException.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { connectDevice, startBatchPutEndpoint, startModule } from './edge-helpers.js';
+
+const dirs: string[] = [];
+afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+const base = { SINK: 'iotanalytics', AWS_REGION: 'us-east-1', MemorySize: '1024', PublishInterval: '0', IotAnalyticsBatchSizePerChannel: '7', SHUTDOWN_DEADLINE_SECONDS: '1' };
+
+describe('persistence', () => {
+  it('stop keeps unsent messages on disk; the restarted module sends them in order and answers them', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'edge-persist-'));
+    dirs.push(dir);
+    const endpoint = await startBatchPutEndpoint();
+    endpoint.fail(1_000_000, 503, 'ServiceUnavailableException');
+    const first = await startModule({ ...base, PERSISTENCE_DIR: dir }, { iotAnalytics: endpoint.client() });
+    const device = await connectDevice(first.mqtt.url);
+    for (let i = 0; i < 30; i++) {
+      await device.client.publishAsync(`iotanalytics/channels/ch${i % 2}/messages/put`, `{"request":{"message":"{\\"n\\":${i}}"},"id":"p${i}"}`, { qos: 1 });
+    }
+    await first.stop();
+    expect(device.statuses).toEqual([]);
+    await device.client.endAsync();
+
+    endpoint.fail(0, 503, 'ServiceUnavailableException');
+    const second = await startModule({ ...base, PERSISTENCE_DIR: dir }, { iotAnalytics: endpoint.client() });
+    const deadline = Date.now() + 20_000;
+    const ids = (channel: string) => endpoint.calls.filter((c) => c.channelName === channel).flatMap((c) => c.messages.map((m) => m.messageId));
+    while (ids('ch0').length + ids('ch1').length < 30 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(ids('ch0')).toEqual(Array.from({ length: 15 }, (_, k) => `p${2 * k}`));
+    expect(ids('ch1')).toEqual(Array.from({ length: 15 }, (_, k) => `p${2 * k + 1}`));
+    expect(second.engine.stats().succeeded).toBe(30);
+    await second.stop();
+
+    // Everything was committed: a third start has nothing to send.
+    const third = await startModule({ ...base, PERSISTENCE_DIR: dir }, { iotAnalytics: endpoint.client() });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(third.engine.stats().accepted).toBe(0);
+    await third.stop();
+    await endpoint.close();
+  });
+
+  it('over PERSISTENCE_MAX_BYTES new input is refused with StorageFullException, never silently', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'edge-quota-'));
+    dirs.push(dir);
+    const endpoint = await startBatchPutEndpoint();
+    endpoint.fail(1_000_000, 503, 'ServiceUnavailableException');
+    const m = await startModule({ ...base, PERSISTENCE_DIR: dir, PERSISTENCE_MAX_BYTES: '2000' }, { iotAnalytics: endpoint.client() });
+    const device = await connectDevice(m.mqtt.url);
+    const payload = 'x'.repeat(200);
+    for (let i = 0; i < 20; i++) await device.client.publishAsync('iotanalytics/channels/full/messages/binary/put', payload, { qos: 1 });
+    const accepted = m.engine.stats().accepted;
+    const statuses = await device.waitFor(20 - accepted);
+    expect(statuses.length).toBeGreaterThanOrEqual(10);
+    for (const s of statuses) expect(JSON.parse(s)).toMatchObject({ response: { status: 'fail', error: 'StorageFullException' } });
+    expect(m.engine.stats().accepted).toBeLessThanOrEqual(10);
+    expect(accepted + statuses.length).toBe(20);
+    await device.client.endAsync();
+    await m.stop();
+    await endpoint.close();
+  });
+});
