@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { register as registerStatus } from './commands/status.js';
 import { register as registerQuery } from './commands/query.js';
+import { register as registerDevices } from './commands/devices.js';
 
 export function buildProgram(): Command {
   const program = new Command('iot-ingest')
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerStatus(program);
   registerQuery(program);
+  registerDevices(program);
   return program;
 }
 

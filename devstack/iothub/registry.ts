@@ -191,7 +191,10 @@ async function withLock<T>(file: string, body: () => Promise<T>): Promise<T> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // A lock older than LOCK_STALE_MS belongs to a process that died mid-update.
-      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      const age = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
       if (age > LOCK_STALE_MS || Date.now() > deadline) await unlink(lock).catch(() => undefined);
       else await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
     }

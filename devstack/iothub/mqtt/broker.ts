@@ -42,12 +42,7 @@ import { twinGetReply, twinReportedReply } from './twin-requests.js';
 import type { TwinReply } from './twin-requests.js';
 
 export type PublishRefusal =
-  | TelemetryRefusal
-  | 'foreign-topic'
-  | 'unknown-topic'
-  | 'qos2'
-  | 'not-authenticated'
-  | 'log-append-failed';
+  TelemetryRefusal | 'foreign-topic' | 'unknown-topic' | 'qos2' | 'not-authenticated' | 'log-append-failed';
 
 export interface MqttMetrics {
   /** Connections currently open (authenticated). */
