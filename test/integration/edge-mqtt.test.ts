@@ -114,6 +114,34 @@ describe('Greengrass topics over MQTT', () => {
   });
 });
 
+describe('defaults and QoS', () => {
+  it('without IotAnalyticsDefaultChannelName a message on another topic gets InvalidRequestException naming the parameter', async () => {
+    const local = await startBatchPutEndpoint();
+    const m = await startModule({ SINK: 'iotanalytics', AWS_REGION: 'us-east-1', MemorySize: '64' }, { iotAnalytics: local.client() });
+    const device = await connectDevice(m.mqtt.url);
+    await device.client.publishAsync('plant/7/pressure', '{"p":1}', { qos: 1 });
+    const [status] = await device.waitFor(1);
+    expect(JSON.parse(status as string)).toEqual({
+      response: { status: 'fail', error: 'InvalidRequestException', error_message: expect.stringContaining('IotAnalyticsDefaultChannelName') },
+    });
+    await device.client.endAsync();
+    await m.stop();
+    await local.close();
+  });
+
+  it('a status goes out at the QoS of its request', async () => {
+    const device = await connectDevice(module.mqtt.url);
+    const qos: number[] = [];
+    device.client.on('message', (_topic, _payload, packet) => qos.push(packet.qos));
+    await device.client.publishAsync('iotanalytics/channels/q/messages/put', '{"request":{"message":"1"},"id":"q0"}', { qos: 0 });
+    await device.waitFor(1);
+    await device.client.publishAsync('iotanalytics/channels/q/messages/put', '{"request":{"message":"1"},"id":"q1"}', { qos: 1 });
+    await device.waitFor(2);
+    expect(qos).toEqual([0, 1]);
+    await device.client.endAsync();
+  });
+});
+
 describe('drop behaviours under overload over the real MQTT path', () => {
   for (const behaviour of ['DROP_NEWEST', 'DROP_OLDEST'] as const) {
     it(`${behaviour}: a full queue drops exactly the overflow and reports every drop`, async () => {
