@@ -171,3 +171,5 @@ async function main(): Promise<number> {
 }
 
 process.exitCode = await main();
+// Everything is stopped; idle keep-alive sockets in the SDK clients must not hold the exit for seconds.
+setTimeout(() => process.exit(), 500).unref();
