@@ -194,6 +194,7 @@ export async function startEdgeModule(options: EdgeModuleOptions): Promise<EdgeM
     (stopping ??= (async () => {
       const deadline = now() + config.shutdownDeadlineMs;
       log.info({ deadlineMs: config.shutdownDeadlineMs }, 'stopping: flushing queues');
+      ingest.stopAccepting();
       await listener.stopAccepting();
       await pump.flush(deadline);
       await iotHubSink?.close(deadline);

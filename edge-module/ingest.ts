@@ -52,6 +52,7 @@ export class Ingest {
   private readonly checkpointer = new Checkpointer();
   private commitTimer: NodeJS.Timeout | undefined;
   private committing: Promise<void> = Promise.resolve();
+  private accepting = true;
 
   constructor(private readonly options: IngestOptions) {}
 
@@ -59,6 +60,11 @@ export class Ingest {
   submit(item: IngestItem): Promise<void> | undefined {
     const { store, events } = this.options;
     events.received(item.source);
+    if (!this.accepting) {
+      // Shutting down: what arrives now could not be sent, so it is answered rather than queued.
+      this.refuse(item, 'ShutdownException', 'the module is shutting down and takes no new messages', 'rejected');
+      return undefined;
+    }
     if (!store) {
       this.offer(item, { source: item.source, qos: item.qos, seq: undefined });
       return undefined;
@@ -168,6 +174,11 @@ export class Ingest {
     await this.commitNow();
     const keptBytes = records.reduce((n, r) => n + r.data.byteLength, 0);
     return { records: records.length, expiredBytes: Math.max(0, usedBefore - keptBytes) };
+  }
+
+  /** Shutdown began: every later input is refused with ShutdownException. */
+  stopAccepting(): void {
+    this.accepting = false;
   }
 
   async close(): Promise<void> {
