@@ -136,7 +136,10 @@ describe('IoT Edge deployment manifest: the module\'s environment', () => {
   it('every key is a connector parameter or a setting edge-module/config.ts reads', () => {
     const known = edgeEnvironmentNames();
     expect(known.has('SINK')).toBe(true);
-    const unknown = Object.keys(env).filter((k) => !(CONNECTOR_PARAMETERS as readonly string[]).includes(k) && !known.has(k));
+    // NODE_OPTIONS is read by Node.js itself (the heap for a larger MemorySize).
+    const unknown = Object.keys(env).filter(
+      (k) => !(CONNECTOR_PARAMETERS as readonly string[]).includes(k) && !known.has(k) && k !== 'NODE_OPTIONS',
+    );
     expect(unknown).toEqual([]);
   });
 
@@ -186,6 +189,40 @@ describe('IoT Edge deployment manifest: the module\'s environment', () => {
     expect(collector).toBeDefined();
     const endpointsCsv = collector?.env?.MetricsEndpointsCSV?.value ?? '';
     expect(endpointsCsv.split(',')).toContain(`http://${MODULE}:${env.METRICS_PORT}/metrics`);
+  });
+});
+
+describe('the module image the manifest runs (edge-module/Dockerfile.*, module.json)', () => {
+  const dockerfiles = { amd64: read('edge-module/Dockerfile.amd64'), arm64v8: read('edge-module/Dockerfile.arm64v8') };
+  const deploy = read('.github/workflows/deploy.yml');
+
+  it('the workflow builds each Dockerfile for the platform its FROM lines name', () => {
+    expect(deploy).toMatch(/--platform linux\/amd64 --file edge-module\/Dockerfile\.amd64/);
+    expect(deploy).toMatch(/--platform linux\/arm64 --file edge-module\/Dockerfile\.arm64v8/);
+    expect([...dockerfiles.amd64.matchAll(/^FROM --platform=(\S+)/gm)].map((m) => m[1])).toEqual(['linux/amd64', 'linux/amd64', 'linux/amd64']);
+    expect([...dockerfiles.arm64v8.matchAll(/^FROM --platform=(\S+)/gm)].map((m) => m[1])).toEqual(['linux/arm64', 'linux/arm64', 'linux/arm64']);
+  });
+
+  it('the image exposes the ports and declares the volume the manifest uses', () => {
+    for (const [arch, text] of Object.entries(dockerfiles)) {
+      const exposed = (/^EXPOSE (.+)$/m.exec(text)?.[1] ?? '').split(/\s+/);
+      expect(exposed, arch).toEqual(expect.arrayContaining([env.MQTT_PORT, env.METRICS_PORT]));
+      expect(text, arch).toContain(`VOLUME ["${env.PERSISTENCE_DIR}"]`);
+    }
+  });
+
+  it('the Node.js heap fits the MemorySize budget (2 × MemorySize + 32 MB, edge-module/README.md)', () => {
+    const override = /--max-old-space-size=(\d+)/.exec(env.NODE_OPTIONS ?? '')?.[1];
+    for (const [arch, text] of Object.entries(dockerfiles)) {
+      const heapMb = Number(override ?? /--max-old-space-size=(\d+)/.exec(text)?.[1]);
+      expect(heapMb, arch).toBeGreaterThanOrEqual((2 * Number(env.MemorySize)) / 1024 + 32);
+    }
+  });
+
+  it('module.json and the workflow push the same repository', () => {
+    const moduleJson = JSON.parse(read('edge-module/module.json')) as { image: { repository: string } };
+    const repository = moduleJson.image.repository.split('/').pop();
+    expect(deploy).toMatch(new RegExp(`IMAGE_REPOSITORY: ${repository}\\b`));
   });
 });
 
