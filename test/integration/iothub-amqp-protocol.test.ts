@@ -44,6 +44,18 @@ class RawClient {
     });
   }
 
+  /** Resolves when the server closes the link, with its error. */
+  closed(link: rhea.Sender | rhea.Receiver): Promise<Outcome> {
+    const prefix = link.is_sender() ? 'sender' : 'receiver';
+    return new Promise((resolve) => {
+      link.once(`${prefix}_error`, () => undefined);
+      link.once(`${prefix}_close`, () => {
+        const error = link.error as { condition?: string; description?: string } | undefined;
+        resolve({ kind: 'closed', condition: error?.condition, description: error?.description });
+      });
+    });
+  }
+
   /** Resolves when the server answers the attach: open, or closed with its error. */
   private outcome(link: rhea.Sender | rhea.Receiver): Promise<Outcome> {
     return new Promise((resolve) => {
@@ -85,11 +97,16 @@ class RawClient {
   }
 
   openReceiver(address: string, filter?: string): Promise<Outcome> {
+    return this.openReceiverLink(address, filter).outcome;
+  }
+
+  openReceiverLink(address: string, filter?: string): { receiver: rhea.Receiver; outcome: Promise<Outcome> } {
     const source: Record<string, unknown> = { address };
     if (filter !== undefined) {
       source.filter = { 'apache.org:selector-filter:string': rhea.types.wrap_described(filter, 0x468c00000004) };
     }
-    return this.outcome(this.connection.open_receiver({ source, credit_window: 0 } as unknown as rhea.ReceiverOptions));
+    const receiver = this.connection.open_receiver({ source, credit_window: 0 } as unknown as rhea.ReceiverOptions);
+    return { receiver, outcome: this.outcome(receiver) };
   }
 
   async openSender(address: string): Promise<{ outcome: Outcome; sender: rhea.Sender }> {
@@ -124,6 +141,7 @@ describe('iothub amqp endpoint on the wire', () => {
       sasKeyName: KEY_NAME,
       sasKey: KEY,
       maxMessageBytes: MAX_MESSAGE_BYTES,
+      tokenCheckIntervalMs: 200,
       logger: quiet,
     });
     port = endpoint.port;
@@ -191,6 +209,22 @@ describe('iothub amqp endpoint on the wire', () => {
     expect(
       await client.openReceiver(`${HUB}/ConsumerGroups/$Default/Partitions/0`, "amqp.annotation.x-opt-sequence-number > '1000'"),
     ).toMatchObject({ kind: 'closed', condition: 'com.microsoft:argument-out-of-range' });
+    client.close();
+  });
+
+  it('detaches links once the token they were attached with expires', async () => {
+    const client = new RawClient(port);
+    await client.opened();
+    const shortLived = createSasToken(`sb://localhost:${port}/${HUB}`, KEY_NAME, KEY, Math.floor(Date.now() / 1000) + 2);
+    expect((await client.putToken(`sb://localhost:${port}/${HUB}`, shortLived)).application_properties?.['status-code']).toBe(202);
+    const { receiver, outcome } = client.openReceiverLink(`${HUB}/ConsumerGroups/$Default/Partitions/0`);
+    const receiverClosed = client.closed(receiver);
+    expect(await outcome).toEqual({ kind: 'open' });
+    const { outcome: senderOutcome, sender } = await client.openSender(HUB);
+    expect(senderOutcome).toEqual({ kind: 'open' });
+    const senderClosed = client.closed(sender);
+    expect(await receiverClosed).toMatchObject({ condition: 'amqp:unauthorized-access', description: expect.stringMatching(/expired/) });
+    expect(await senderClosed).toMatchObject({ condition: 'amqp:unauthorized-access' });
     client.close();
   });
 

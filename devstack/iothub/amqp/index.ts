@@ -40,6 +40,8 @@ export interface EventHubsEndpointOptions {
   maxMessageBytes?: number;
   /** Announced AMQP idle timeout; the client heartbeats at half of it. Default 120 s. */
   idleTimeoutMs?: number;
+  /** How often attached links are checked for an expired token (then detached, as the service does). Default 5 s. */
+  tokenCheckIntervalMs?: number;
   /** Reported as the hub's `created_at`. Default: now. */
   createdAt?: Date;
   logger?: Logger;
@@ -55,6 +57,7 @@ export interface EventHubsEndpoint {
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 const STOP_GRACE_MS = 300;
+const DEFAULT_TOKEN_CHECK_INTERVAL_MS = 5000;
 const RUNTIME_METRIC = 'com.microsoft:enable-receiver-runtime-metric';
 const SELECTOR_FILTER = 'apache.org:selector-filter:string';
 const EPOCH_PROPERTY = 'com.microsoft:epoch';
@@ -66,6 +69,7 @@ interface ConnectionState {
 }
 
 interface Reader {
+  readonly entityPath: string;
   readonly stream: PartitionStream;
   readonly ownerKey: string;
   readonly owned: OwnedReader;
@@ -162,6 +166,7 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
 
   const states = new Map<rhea.Connection, ConnectionState>();
   const readers = new Map<rhea.Sender, Reader>();
+  const producers = new Map<rhea.Receiver, { readonly connection: rhea.Connection; readonly entityPath: string }>();
   const ownerLevels = new OwnerLevels();
   const sockets = new Set<Socket>();
   let nextConnectionId = 1;
@@ -177,11 +182,15 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
     return state;
   }
 
-  function requireGrant(connection: rhea.Connection, entityPath: string): void {
-    const now = Date.now();
+  function hasGrant(connection: rhea.Connection, entityPath: string, nowMs: number): boolean {
     for (const [path, expiresAtMs] of stateOf(connection).grants) {
-      if (expiresAtMs > now && audienceCovers(path, entityPath)) return;
+      if (expiresAtMs > nowMs && audienceCovers(path, entityPath)) return true;
     }
+    return false;
+  }
+
+  function requireGrant(connection: rhea.Connection, entityPath: string): void {
+    if (hasGrant(connection, entityPath, Date.now())) return;
     throw new AmqpConditionError(
       Condition.unauthorized,
       `Unauthorized access to '${entityPath}': put a valid SAS token for it on $cbs first.`,
@@ -404,7 +413,7 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
       stopReader(sender);
       sender.close({ condition: Condition.internal, description: `Reading partition ${partition} failed: ${error.message}` });
     });
-    readers.set(sender, { stream, ownerKey, owned, connection });
+    readers.set(sender, { entityPath, stream, ownerKey, owned, connection });
     logger.debug(
       { connection: stateOf(connection).id, consumerGroup: group, partition, start, epoch },
       'receiver attached',
@@ -470,6 +479,7 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
           if (address.partitionId !== undefined) partitionNumber(address.partitionId);
           const entityPath = address.partitionId === undefined ? hubPath : `${hubPath}/partitions/${address.partitionId}`;
           requireGrant(connection, entityPath);
+          producers.set(receiver, { connection, entityPath });
           return;
         }
         case 'receive':
@@ -510,8 +520,31 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
     if (context.sender) stopReader(context.sender);
   });
 
+  container.on('receiver_close', (context: rhea.EventContext) => {
+    if (context.receiver) producers.delete(context.receiver);
+  });
+
+  // The service detaches a link once the token it was attached with expires (clients renew well before).
+  const tokenCheck = setInterval(() => {
+    const now = Date.now();
+    const expired = (entityPath: string): string =>
+      `The token for '${entityPath}' has expired; put a new one on $cbs before it expires.`;
+    for (const [sender, reader] of [...readers]) {
+      if (hasGrant(reader.connection, reader.entityPath, now)) continue;
+      stopReader(sender);
+      sender.close({ condition: Condition.unauthorized, description: expired(reader.entityPath) });
+    }
+    for (const [receiver, producer] of [...producers]) {
+      if (hasGrant(producer.connection, producer.entityPath, now)) continue;
+      producers.delete(receiver);
+      receiver.close({ condition: Condition.unauthorized, description: expired(producer.entityPath) });
+    }
+  }, options.tokenCheckIntervalMs ?? DEFAULT_TOKEN_CHECK_INTERVAL_MS);
+  tokenCheck.unref();
+
   function cleanupConnection(connection: rhea.Connection): void {
     for (const [sender, reader] of [...readers]) if (reader.connection === connection) stopReader(sender);
+    for (const [receiver, producer] of [...producers]) if (producer.connection === connection) producers.delete(receiver);
     const state = states.get(connection);
     if (state) logger.debug({ connection: state.id }, 'connection closed');
     states.delete(connection);
@@ -552,7 +585,10 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
     socket.on('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error): void => reject(new Error(`Event Hubs endpoint could not listen on ${options.host}:${options.port}: ${error.message}`));
+    const onError = (error: Error): void => {
+      clearInterval(tokenCheck);
+      reject(new Error(`Event Hubs endpoint could not listen on ${options.host}:${options.port}: ${error.message}`));
+    };
     server.once('error', onError);
     server.once('listening', () => {
       server.off('error', onError);
@@ -570,6 +606,7 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
     async stop(): Promise<void> {
       if (stopping) return;
       stopping = true;
+      clearInterval(tokenCheck);
       for (const sender of [...readers.keys()]) stopReader(sender);
       for (const connection of states.keys()) {
         try {
