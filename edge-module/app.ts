@@ -21,7 +21,7 @@ import type { Logger } from './log.js';
 import { EdgeMetrics } from './metrics.js';
 import { DiskStore } from './persistence/disk.js';
 import type { Store } from './persistence/store.js';
-import { IotHubSink, toHubMessage } from './sinks/iothub/send.js';
+import { IotHubSink } from './sinks/iothub/send.js';
 import type { ModuleClientLike } from './sinks/iothub/send.js';
 import { createIotAnalyticsClient, IotAnalyticsSink } from './sinks/iotanalytics.js';
 import type { IotAnalyticsLike } from './sinks/iotanalytics.js';
@@ -217,4 +217,3 @@ export async function startEdgeModule(options: EdgeModuleOptions): Promise<EdgeM
   return { mqtt: listener, metricsUrl, engine, events, twin, stop };
 }
 
-export { toHubMessage };
