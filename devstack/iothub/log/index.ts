@@ -27,7 +27,7 @@ export interface OpenPartitionedLogOptions {
   segmentBytes?: number;
   /** Pending bytes per partition that trigger a flush before the interval ends. Default 1 MiB. */
   flushBytes?: number;
-  /** Per partition: recent events kept in memory for readers. Default 32 MiB. */
+  /** Per partition: recent events kept in memory for readers. Default 16 MiB. */
   cacheBytes?: number;
   /** How often retention is checked besides after each flush. Default 10 s. */
   retentionCheckIntervalMs?: number;
@@ -38,7 +38,7 @@ const DEFAULTS = {
   fsyncIntervalMs: 5,
   segmentBytes: 64 * 1024 * 1024,
   flushBytes: 1024 * 1024,
-  cacheBytes: 32 * 1024 * 1024,
+  cacheBytes: 16 * 1024 * 1024,
   retentionCheckIntervalMs: 10_000,
 } as const;
 
