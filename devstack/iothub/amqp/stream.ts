@@ -15,7 +15,11 @@ export interface SenderLike {
   send(message: ReturnType<typeof toAmqpMessage> | Buffer, tag?: undefined, format?: number): unknown;
 }
 
-const MAX_READ_EVENTS = 256;
+/**
+ * Events sent per turn of the event loop before yielding: a consumer that grants thousands of credits
+ * must not stall the process (MQTT PUBACKs, fsync completions) while its backlog is encoded.
+ */
+const MAX_EVENTS_PER_TURN = 128;
 
 export class PartitionStream {
   private next: number;
@@ -55,17 +59,18 @@ export class PartitionStream {
 
   pump(): void {
     try {
-      while (!this.stopped && this.link.sendable()) {
-        const batch = this.log.read(this.partition, this.next, Math.min(Math.max(this.link.credit ?? 1, 1), MAX_READ_EVENTS));
-        if (batch.length === 0) return;
-        const info = this.runtimeMetric ? this.log.info(this.partition) : undefined;
-        for (const event of batch) {
-          if (this.stopped || !this.link.sendable()) return;
-          if (info) this.link.send(toAmqpMessage(event, runtimeMetricAnnotations(info, Date.now())));
-          else this.link.send(encodeEvent(event), undefined, 0);
-          this.next = event.sequenceNumber + 1;
-        }
+      if (this.stopped || !this.link.sendable()) return;
+      const batch = this.log.read(this.partition, this.next, Math.min(Math.max(this.link.credit ?? 1, 1), MAX_EVENTS_PER_TURN));
+      if (batch.length === 0) return;
+      const info = this.runtimeMetric ? this.log.info(this.partition) : undefined;
+      for (const event of batch) {
+        if (this.stopped || !this.link.sendable()) return;
+        if (info) this.link.send(toAmqpMessage(event, runtimeMetricAnnotations(info, Date.now())));
+        else this.link.send(encodeEvent(event), undefined, 0);
+        this.next = event.sequenceNumber + 1;
       }
+      // More may be waiting (a backlog, or credit left): continue on a later turn.
+      this.schedule();
     } catch (error) {
       this.stop();
       this.onError(error instanceof Error ? error : new Error(String(error)));
