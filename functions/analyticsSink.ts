@@ -1,37 +1,15 @@
 /**
  * The forwarder's `Sink`: one batch → one BatchPutMessage call (`@aws-sdk/client-iotanalytics`).
  *
- * Outcome mapping (PROTOCOLS.md §3): HTTP 200 with `batchPutMessageErrorEntries` → per-entry failures;
- * any thrown error → the whole batch failed. Throttling, 5xx and network errors are retryable (the SDK
- * has already retried them up to its own maxAttempts); other client errors (missing channel, invalid
- * request) are not, and end in the dead-letter container.
+ * Outcome mapping (shared with the edge module's direct sink, batching/batch-put.ts): HTTP 200 with
+ * `batchPutMessageErrorEntries` → per-entry failures; a thrown error → the whole batch failed; throttling,
+ * 5xx and network errors are retryable; the rest (missing channel, invalid request) ends in the
+ * dead-letter container.
  */
 import { BatchPutMessageCommand } from '@aws-sdk/client-iotanalytics';
 import type { IoTAnalyticsClient } from '@aws-sdk/client-iotanalytics';
+import { outcomeFromBatchPutError, outcomeFromBatchPutResponse } from '../batching/batch-put.js';
 import type { Batch, BatchOutcome, Sink } from '../batching/types.js';
-
-const RETRYABLE_CODES = new Set([
-  'ThrottlingException',
-  'TooManyRequestsException',
-  'LimitExceededException',
-  'RequestLimitExceeded',
-  'SlowDown',
-  'InternalFailureException',
-  'ServiceUnavailableException',
-  'RequestTimeout',
-  'RequestTimeoutException',
-  'TimeoutError',
-]);
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
-
-/** Whether a BatchPutMessage failure (thrown error or entry error code) may succeed if tried again. */
-export function isRetryable(err: unknown): boolean {
-  if (typeof err === 'string') return RETRYABLE_CODES.has(err);
-  const e = err as { name?: string; code?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
-  const status = e?.$metadata?.httpStatusCode;
-  if (status !== undefined) return status === 429 || status >= 500 || RETRYABLE_CODES.has(e.name ?? '');
-  return RETRYABLE_CODES.has(e?.name ?? '') || NETWORK_CODES.has(e?.code ?? '') || e?.$retryable !== undefined;
-}
 
 export interface CountingSink extends Sink {
   /** BatchPutMessage calls made, per channel. */
@@ -51,19 +29,9 @@ export function createIotAnalyticsSink(client: IoTAnalyticsClient): CountingSink
             messages: batch.messages.map((m) => ({ messageId: m.id, payload: m.payload })),
           }),
         );
-        const failures = (response.batchPutMessageErrorEntries ?? []).map((entry) => ({
-          messageId: entry.messageId ?? '',
-          code: entry.errorCode ?? 'UnknownError',
-          message: entry.errorMessage ?? '',
-          retryable: isRetryable(entry.errorCode ?? ''),
-        }));
-        return { type: 'delivered', failures };
+        return outcomeFromBatchPutResponse(response);
       } catch (err) {
-        const e = err as { name?: string; code?: string; message?: string };
-        return {
-          type: 'failed',
-          failure: { code: e?.name && e.name !== 'Error' ? e.name : (e?.code ?? 'Error'), message: String(e?.message ?? err), retryable: isRetryable(err) },
-        };
+        return outcomeFromBatchPutError(err);
       }
     },
   };

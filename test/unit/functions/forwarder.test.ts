@@ -2,12 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { loadConnectorConfig } from '../../../batching/config.js';
 import type { Batch, BatchOutcome, Sink } from '../../../batching/types.js';
 import { forwardReadings } from '../../../functions/analyticsForwarder.js';
-import { isRetryable } from '../../../functions/analyticsSink.js';
 import type { Reading } from '../../../functions/record.js';
 
 function reading(i: number, channel: string | null, payload = `{"i":${i}}`): Reading {
   return {
-    record: { id: `0-${i}-0`, deviceId: 'd', channel, ts: '', enqueuedAt: '', partition: '0', sequenceNumber: i, index: 0, properties: {} },
+    record: {
+      id: `0-${i}-0`,
+      deviceId: 'd',
+      channel,
+      ts: '',
+      enqueuedAt: '',
+      partition: '0',
+      sequenceNumber: i,
+      index: 0,
+      properties: {},
+    },
     payload: Buffer.from(payload),
   };
 }
@@ -47,28 +56,57 @@ describe('analytics forwarder', () => {
     const sink = recordingSink((batch, call) => ({
       type: 'delivered',
       failures: [
-        ...(call === 1 ? [{ messageId: batch.messages[1]!.id, code: 'ThrottlingException', message: 'slow down', retryable: true }] : []),
-        ...batch.messages.filter((m) => m.id === '0-2-0').map((m) => ({ messageId: m.id, code: 'InvalidRequestException', message: 'bad', retryable: false })),
+        ...(call === 1
+          ? [{ messageId: batch.messages[1]!.id, code: 'ThrottlingException', message: 'slow down', retryable: true }]
+          : []),
+        ...batch.messages
+          .filter((m) => m.id === '0-2-0')
+          .map((m) => ({ messageId: m.id, code: 'InvalidRequestException', message: 'bad', retryable: false })),
       ],
     }));
-    const result = await forwardReadings([reading(0, 'c'), reading(1, 'c'), reading(2, 'c')], { config: config(), sink, deadlineMs: Date.now() + 10_000 });
+    const result = await forwardReadings([reading(0, 'c'), reading(1, 'c'), reading(2, 'c')], {
+      config: config(),
+      sink,
+      deadlineMs: Date.now() + 10_000,
+    });
     expect(result.forwarded).toBe(2);
     expect(result.undelivered).toEqual([
-      expect.objectContaining({ messageId: '0-2-0', channel: 'c', error: 'InvalidRequestException', errorMessage: 'bad', payloadBase64: Buffer.from('{"i":2}').toString('base64') }),
+      expect.objectContaining({
+        messageId: '0-2-0',
+        channel: 'c',
+        error: 'InvalidRequestException',
+        errorMessage: 'bad',
+        payloadBase64: Buffer.from('{"i":2}').toString('base64'),
+      }),
     ]);
     expect(result.failuresByCode).toEqual({ InvalidRequestException: 1 });
   });
 
   it('a reading without a channel is undelivered at once; the rest still go', async () => {
     const sink = recordingSink(() => ({ type: 'delivered', failures: [] }));
-    const result = await forwardReadings([reading(0, null), reading(1, 'c')], { config: config(), sink, deadlineMs: Date.now() + 10_000 });
+    const result = await forwardReadings([reading(0, null), reading(1, 'c')], {
+      config: config(),
+      sink,
+      deadlineMs: Date.now() + 10_000,
+    });
     expect(result.forwarded).toBe(1);
-    expect(result.undelivered[0]).toMatchObject({ messageId: '0-0-0', error: 'InvalidRequestException', reason: 'invalid' });
+    expect(result.undelivered[0]).toMatchObject({
+      messageId: '0-0-0',
+      error: 'InvalidRequestException',
+      reason: 'invalid',
+    });
   });
 
   it('what is still queued when the time budget runs out is undelivered with ShutdownException', async () => {
-    const sink = recordingSink(() => ({ type: 'failed', failure: { code: 'ServiceUnavailableException', message: 'down', retryable: true } }));
-    const result = await forwardReadings([reading(0, 'c'), reading(1, 'c')], { config: config(), sink, deadlineMs: Date.now() + 300 });
+    const sink = recordingSink(() => ({
+      type: 'failed',
+      failure: { code: 'ServiceUnavailableException', message: 'down', retryable: true },
+    }));
+    const result = await forwardReadings([reading(0, 'c'), reading(1, 'c')], {
+      config: config(),
+      sink,
+      deadlineMs: Date.now() + 300,
+    });
     expect(result.forwarded).toBe(0);
     expect(result.undelivered.map((u) => u.error)).toEqual(['ShutdownException', 'ShutdownException']);
     expect(sink.batches.length).toBeGreaterThanOrEqual(1);
@@ -89,19 +127,12 @@ describe('analytics forwarder', () => {
   it('an over-size reading (128 KB) is undelivered with the engine error, the others go', async () => {
     const sink = recordingSink(() => ({ type: 'delivered', failures: [] }));
     const big = reading(0, 'c', 'x'.repeat(128 * 1024 + 1));
-    const result = await forwardReadings([big, reading(1, 'c')], { config: config({ MemorySize: '4096' }), sink, deadlineMs: Date.now() + 10_000 });
+    const result = await forwardReadings([big, reading(1, 'c')], {
+      config: config({ MemorySize: '4096' }),
+      sink,
+      deadlineMs: Date.now() + 10_000,
+    });
     expect(result.forwarded).toBe(1);
     expect(result.undelivered[0]).toMatchObject({ messageId: '0-0-0', error: 'MessageTooLargeException' });
-  });
-});
-
-describe('IoT Analytics error classification', () => {
-  it('throttling, 5xx and network errors are retryable; other client errors are not', () => {
-    expect(isRetryable('ThrottlingException')).toBe(true);
-    expect(isRetryable('InvalidRequestException')).toBe(false);
-    expect(isRetryable({ name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } })).toBe(true);
-    expect(isRetryable({ name: 'InternalFailureException', $metadata: { httpStatusCode: 500 } })).toBe(true);
-    expect(isRetryable({ name: 'ResourceNotFoundException', $metadata: { httpStatusCode: 404 } })).toBe(false);
-    expect(isRetryable({ name: 'Error', code: 'ECONNREFUSED' })).toBe(true);
   });
 });
