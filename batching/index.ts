@@ -4,3 +4,4 @@ export * from './config.js';
 export * from './engine.js';
 export * from './status.js';
 export * from './pump.js';
+export * from './batch-put.js';
