@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { devstackDir, mergeConnection } from '../connections.js';
+import { runMain, stopOnSignals } from '../foreground.js';
 import { DEFAULT_TTL_SECONDS, startCosmos } from './index.js';
 
 const log = pino({ name: 'iot-ingest:devstack:cosmos' });
@@ -40,27 +41,7 @@ async function run(): Promise<void> {
   log.info({ endpoint, database, container, caCertPath, defaultTtlSeconds }, 'cosmos ready');
   process.stdout.write(`cosmos: Cosmos DB server on ${endpoint} (${database}/${container}, CA ${caCertPath})\n`);
 
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping cosmos');
-    cosmos
-      .stop()
-      .then(() => mergeConnection('cosmos', undefined, dir))
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          log.error({ err: (err as Error).message }, 'cosmos did not stop cleanly');
-          process.exit(1);
-        },
-      );
-  };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  stopOnSignals({ name: 'cosmos', log, stop: () => cosmos.stop(), connectionKey: 'cosmos', dir });
 }
 
-run().catch((err: unknown) => {
-  process.stderr.write(`cosmos: ${(err as Error).message}\n`);
-  process.exit(1);
-});
+runMain('cosmos', run);

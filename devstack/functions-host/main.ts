@@ -6,6 +6,7 @@
  */
 import { pino } from 'pino';
 import { devstackDir, readConnections } from '../connections.js';
+import { runMain, stopOnSignals } from '../foreground.js';
 import { settingsFromConnections } from './settings.js';
 import { startFunctionsHost } from './host.js';
 
@@ -20,25 +21,16 @@ async function run(): Promise<void> {
   );
   const status = setInterval(() => log.info({ counters: host.counters() }, 'functions host status'), 30_000);
   status.unref();
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    clearInterval(status);
-    log.info({ signal, counters: host.counters() }, 'stopping functions host');
-    host.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err: (err as Error).message }, 'functions host did not stop cleanly');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  stopOnSignals({
+    name: 'functions host',
+    log,
+    dir,
+    stop: async () => {
+      clearInterval(status);
+      log.info({ counters: host.counters() }, 'functions host counters at stop');
+      await host.stop();
+    },
+  });
 }
 
-run().catch((err: unknown) => {
-  process.stderr.write(`functions: ${(err as Error).message}\n`);
-  process.exit(1);
-});
+runMain('functions', run);

@@ -9,14 +9,10 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { devstackDir, mergeConnection } from '../connections.js';
+import { parsePort, runMain, stopOnSignals } from '../foreground.js';
 import { DEFAULT_CHANNEL, faultsFromEnv, startIotAnalyticsEmulator } from './index.js';
 
 const log = pino({ name: 'iot-ingest:devstack:iotanalytics' });
-
-function parsePort(raw: string, setting: string): number {
-  if (!/^[0-9]+$/.test(raw) || Number(raw) > 65535) throw new Error(`${setting}: '${raw}' is not a port (0–65535)`);
-  return Number(raw);
-}
 
 async function run(): Promise<void> {
   const { values } = parseArgs({
@@ -52,27 +48,7 @@ async function run(): Promise<void> {
   log.info({ endpoint, region, channels, faults }, 'iotanalytics ready');
   process.stdout.write(`iotanalytics: IoT Analytics emulator on ${endpoint} (channels ${channels.join(', ')})\n`);
 
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping iotanalytics');
-    emulator
-      .stop()
-      .then(() => mergeConnection('iotAnalytics', undefined, dir))
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          log.error({ err: (err as Error).message }, 'iotanalytics did not stop cleanly');
-          process.exit(1);
-        },
-      );
-  };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  stopOnSignals({ name: 'iotanalytics', log, stop: () => emulator.stop(), connectionKey: 'iotAnalytics', dir });
 }
 
-run().catch((err: unknown) => {
-  process.stderr.write(`iotanalytics: ${(err as Error).message}\n`);
-  process.exit(1);
-});
+runMain('iotanalytics', run);

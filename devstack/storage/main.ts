@@ -6,14 +6,10 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { devstackDir, mergeConnection } from '../connections.js';
+import { parsePort, runMain, stopOnSignals } from '../foreground.js';
 import { startStorage } from './index.js';
 
 const log = pino({ name: 'iot-ingest:devstack:storage' });
-
-function parsePort(raw: string, setting: string): number {
-  if (!/^[0-9]+$/.test(raw) || Number(raw) > 65535) throw new Error(`${setting}: '${raw}' is not a port (0–65535)`);
-  return Number(raw);
-}
 
 async function run(): Promise<void> {
   const { values } = parseArgs({
@@ -31,27 +27,7 @@ async function run(): Promise<void> {
     `storage: Azurite Blob on ${blobEndpoint} (containers ${coldContainer}, ${deadLetterContainer})\n`,
   );
 
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping storage');
-    storage
-      .stop()
-      .then(() => mergeConnection('storage', undefined, dir))
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          log.error({ err: (err as Error).message }, 'storage did not stop cleanly');
-          process.exit(1);
-        },
-      );
-  };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  stopOnSignals({ name: 'storage', log, stop: () => storage.stop(), connectionKey: 'storage', dir });
 }
 
-run().catch((err: unknown) => {
-  process.stderr.write(`storage: ${(err as Error).message}\n`);
-  process.exit(1);
-});
+runMain('storage', run);

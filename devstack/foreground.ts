@@ -1,0 +1,54 @@
+/**
+ * What every `npm run <part>` entry shares: parse a port setting, stop the part once on SIGINT/SIGTERM
+ * (then remove its key from `.devstack/connections.json` and exit 0, or 1 if it did not stop cleanly),
+ * and turn a start-up failure into one line on stderr and exit code 1.
+ */
+import type { Connections } from './connections.js';
+import { mergeConnection } from './connections.js';
+
+interface LogLike {
+  info(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+/** A port from a flag or environment variable; the error names the setting. 0 means any free port. */
+export function parsePort(raw: string, setting: string): number {
+  if (!/^[0-9]+$/.test(raw) || Number(raw) > 65535) throw new Error(`${setting}: '${raw}' is not a port (0–65535)`);
+  return Number(raw);
+}
+
+export function stopOnSignals(options: {
+  readonly name: string;
+  readonly log: LogLike;
+  readonly stop: () => Promise<void>;
+  /** The connections.json key to remove once stopped. */
+  readonly connectionKey?: keyof Connections & string;
+  readonly dir: string;
+}): void {
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    options.log.info({ signal }, `stopping ${options.name}`);
+    options
+      .stop()
+      .then(() => (options.connectionKey ? mergeConnection(options.connectionKey, undefined, options.dir) : undefined))
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          options.log.error({ err: (err as Error).message }, `${options.name} did not stop cleanly`);
+          process.exit(1);
+        },
+      );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+/** Run a part's main; a failure to start is one line on stderr and exit code 1, never a stack trace. */
+export function runMain(name: string, run: () => Promise<void>): void {
+  run().catch((err: unknown) => {
+    process.stderr.write(`${name}: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}
