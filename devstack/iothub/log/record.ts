@@ -73,16 +73,17 @@ export function encodeRecord(event: HubEventInput, sequenceNumber: number, enque
     if (allStrings(event.annotations)) meta.n = event.annotations as Record<string, string>;
     else extras.message_annotations = { ...event.annotations };
   }
-  const metaBytes = Buffer.from(JSON.stringify(meta), 'utf8');
+  const metaJson = JSON.stringify(meta);
+  const metaBytes = Buffer.byteLength(metaJson, 'utf8');
   const amqpBytes = extras.application_properties || extras.message_annotations ? rhea.message.encode(extras) : Buffer.alloc(0);
-  const payloadBytes = FIXED_PAYLOAD_BYTES + metaBytes.length + amqpBytes.length + event.body.length;
+  const payloadBytes = FIXED_PAYLOAD_BYTES + metaBytes + amqpBytes.length + event.body.length;
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes);
   let at = FRAME_HEADER_BYTES;
   at = frame.writeUInt8(PAYLOAD_VERSION, at);
   at = frame.writeDoubleBE(sequenceNumber, at);
   at = frame.writeDoubleBE(enqueuedTimeUtc, at);
-  at = frame.writeUInt32BE(metaBytes.length, at);
-  at += metaBytes.copy(frame, at);
+  at = frame.writeUInt32BE(metaBytes, at);
+  at += frame.write(metaJson, at, metaBytes, 'utf8');
   at = frame.writeUInt32BE(amqpBytes.length, at);
   at += amqpBytes.copy(frame, at);
   event.body.copy(frame, at);
