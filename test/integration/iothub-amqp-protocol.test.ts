@@ -292,14 +292,15 @@ describe('iothub amqp endpoint on the wire', () => {
     const consumer = new EventHubConsumerClient('$Default', endpoint.connectionString, { retryOptions: { maxRetries: 0, timeoutInMs: 5000 } });
     let lastEnqueuedSequenceNumber: number | undefined;
     let attached!: () => void;
-    const initialized = new Promise<void>((resolve) => (attached = resolve));
+    const linked = new Promise<void>((resolve) => (attached = resolve));
     let received!: () => void;
     const gotEvent = new Promise<void>((resolve) => (received = resolve));
     const subscription = consumer.subscribe(
       '0',
       {
-        processInitialize: async () => attached(),
+        // The first (empty) call comes once the link is attached and idle for maxWaitTimeInSeconds.
         processEvents: async (events, context) => {
+          attached();
           if (events.length > 0) {
             lastEnqueuedSequenceNumber = context.lastEnqueuedEventProperties?.sequenceNumber;
             received();
@@ -309,8 +310,7 @@ describe('iothub amqp endpoint on the wire', () => {
       },
       { startPosition: latestEventPosition, trackLastEnqueuedEventProperties: true, maxWaitTimeInSeconds: 1 },
     );
-    await initialized;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await linked;
     const stored = await log.append({ deviceId: 'metrics', body: Buffer.from('m'), systemProperties: {}, applicationProperties: {} }, 0);
     await gotEvent;
     await subscription.close();

@@ -116,6 +116,14 @@ async function expectNothing(consumer: EventHubConsumerClient, partitionId: stri
   expect(events).toEqual([]);
 }
 
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 function telemetry(deviceId: string, n: number, moduleId?: string): HubEventInput {
   return {
     deviceId,
@@ -284,26 +292,25 @@ describe('iothub amqp endpoint with the real @azure/event-hubs clients', () => {
     expect(await firstOf({ enqueuedOn: new Date(second.enqueuedTimeUtc) })).toBe(third.sequenceNumber);
     await expectNothing(client, id, latestEventPosition);
 
-    // latest: only what is appended after the receiver attached
+    // latest: only what is appended after the receiver attached. The first (empty) processEvents call
+    // comes after maxWaitTimeInSeconds of an attached, idle link.
     const events: ReceivedEventData[] = [];
     let attached!: () => void;
-    const initialized = new Promise<void>((resolve) => (attached = resolve));
+    const linked = new Promise<void>((resolve) => (attached = resolve));
     const subscription = client.subscribe(
       id,
       {
-        processInitialize: async () => attached(),
         processEvents: async (batch) => {
+          attached();
           events.push(...batch);
         },
         processError: async () => undefined,
       },
       { startPosition: latestEventPosition, maxBatchSize: 10, maxWaitTimeInSeconds: 1 },
     );
-    await initialized;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await linked;
     const fresh = await hub.log.append(telemetry(device, 99));
-    const deadline = Date.now() + 10_000;
-    while (events.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => events.length > 0, 'the event appended after the receiver attached');
     await subscription.close();
     expect(events.map((e) => e.sequenceNumber)).toEqual([fresh.sequenceNumber]);
   });
@@ -331,6 +338,7 @@ describe('iothub amqp endpoint with the real @azure/event-hubs clients', () => {
   it('applies owner levels: a higher or equal epoch steals, a lower one and a non-epoch reader are refused', async () => {
     const errors = new Map<string, unknown[]>();
     const subscriptions: Subscription[] = [];
+    // Resolves once the link is attached (the first, empty processEvents call) or refused (an error).
     const open = (name: string, ownerLevel: number | undefined): Promise<void> =>
       new Promise<void>((resolve) => {
         errors.set(name, []);
@@ -338,10 +346,10 @@ describe('iothub amqp endpoint with the real @azure/event-hubs clients', () => {
           consumer('analytics').subscribe(
             '1',
             {
-              processInitialize: async () => resolve(),
-              processEvents: async () => undefined,
+              processEvents: async () => resolve(),
               processError: async (error) => {
                 errors.get(name)?.push(error);
+                resolve();
               },
             },
             { startPosition: latestEventPosition, maxWaitTimeInSeconds: 1, ...(ownerLevel !== undefined ? { ownerLevel } : {}) },
@@ -349,21 +357,20 @@ describe('iothub amqp endpoint with the real @azure/event-hubs clients', () => {
         );
       });
     const codesOf = (name: string): unknown[] => (errors.get(name) ?? []).map((e) => (e as { code?: string }).code);
-    const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1500));
+    const disconnected = (name: string): Promise<void> =>
+      waitFor(() => codesOf(name).includes('ReceiverDisconnectedError'), `${name} to be disconnected`);
     await open('epoch2', 2);
-    await settle();
     expect(codesOf('epoch2')).toEqual([]);
     await open('epoch3', 3);
-    await settle();
-    expect(codesOf('epoch2')).toContain('ReceiverDisconnectedError');
+    await disconnected('epoch2');
     expect(codesOf('epoch3')).toEqual([]);
     await open('epoch1', 1);
-    await settle();
-    expect(codesOf('epoch1')).toContain('ReceiverDisconnectedError');
+    await disconnected('epoch1');
     await open('plain', undefined);
-    await settle();
-    expect(codesOf('plain')).toContain('ReceiverDisconnectedError');
-    expect(codesOf('epoch3')).toEqual([]);
+    await disconnected('plain');
+    await open('epoch3-again', 3);
+    await disconnected('epoch3');
+    expect(codesOf('epoch3-again')).toEqual([]);
     await Promise.all(subscriptions.map((subscription) => subscription.close()));
   });
 });
