@@ -153,12 +153,15 @@ describe('iothub amqp endpoint on the wire', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('accepts connections without SASL, with ANONYMOUS and with PLAIN', async () => {
+  it('accepts connections without SASL, with ANONYMOUS, PLAIN and the .NET client\'s MSSBCBS', async () => {
     const plainTcp = new RawClient(port);
     const anonymous = new RawClient(port, { username: 'anyone' } as Partial<rhea.ConnectionOptions>);
     const plain = new RawClient(port, { username: 'user', password: 'secret' } as Partial<rhea.ConnectionOptions>);
-    await Promise.all([plainTcp.opened(), anonymous.opened(), plain.opened()]);
-    for (const client of [plainTcp, anonymous, plain]) client.close();
+    // MSSBCBS carries no credentials (the token follows on $cbs), like EXTERNAL.
+    const empty = { start: (callback: (error: undefined, response: string) => void) => callback(undefined, '') };
+    const mssbcbs = new RawClient(port, { sasl_mechanisms: { MSSBCBS: () => empty } } as unknown as Partial<rhea.ConnectionOptions>);
+    await Promise.all([plainTcp.opened(), anonymous.opened(), plain.opened(), mssbcbs.opened()]);
+    for (const client of [plainTcp, anonymous, plain, mssbcbs]) client.close();
   });
 
   it('refuses entity links until a valid token for them was put on $cbs', async () => {
