@@ -174,12 +174,9 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
   let stopping = false;
 
   function stateOf(connection: rhea.Connection): ConnectionState {
-    let state = states.get(connection);
-    if (!state) {
-      state = { id: nextConnectionId++, grants: new Map() };
-      states.set(connection, state);
-    }
-    return state;
+    // Tracked from connection_open to close; a straggling event after cleanup gets an empty, untracked
+    // state (no grants), so nothing leaks and nothing is authorised.
+    return states.get(connection) ?? { id: 0, grants: new Map() };
   }
 
   function hasGrant(connection: rhea.Connection, entityPath: string, nowMs: number): boolean {
@@ -551,7 +548,8 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
   }
 
   container.on('connection_open', (context: rhea.EventContext) => {
-    const state = stateOf(context.connection);
+    const state: ConnectionState = { id: nextConnectionId++, grants: new Map() };
+    states.set(context.connection, state);
     const remote = (context.connection as unknown as { remote?: { open?: { container_id?: string; hostname?: string } } }).remote;
     logger.debug({ connection: state.id, container: remote?.open?.container_id, hostname: remote?.open?.hostname }, 'connection opened');
   });
