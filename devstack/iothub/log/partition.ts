@@ -359,7 +359,7 @@ export class PartitionLog {
   }
 
   read(fromSequenceNumber: number, max: number): readonly StoredEvent[] {
-    if (!(max > 0)) return [];
+    if (!(max > 0) || this.closed) return []; // closed: its files are closed too
     const from = Math.max(Math.floor(fromSequenceNumber), this.beginSeq);
     if (from >= this.committedNext) return [];
     const end = Math.min(this.committedNext, from + max);
