@@ -194,6 +194,7 @@ export async function startIotHub(options: IotHubOptions): Promise<IotHub> {
       consumerGroups,
       sasKeyName: secrets.sasKeyName,
       sasKey: secrets.sasKey,
+      logger,
     });
     stops.push(() => amqp.stop());
 

@@ -18,7 +18,7 @@ import { createServer } from 'node:tls';
 import type { Server, TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { HubSystemProperties, PartitionedLog } from '../log-types.js';
+import type { HubEventInput, HubSystemProperties, PartitionedLog } from '../log-types.js';
 import type { LiveRegistry } from '../registry.js';
 import { findIdentity } from '../registry.js';
 import type { TwinDocument, TwinProperties, TwinStore } from '../twins.js';
@@ -92,6 +92,8 @@ export interface MqttEndpoint {
 }
 
 interface Session {
+  /** Telemetry appends not yet resolved (acknowledged). */
+  inflight: number;
   readonly identity: HubIdentity;
   readonly generationId: string;
   readonly twinKey: string;
@@ -99,6 +101,26 @@ interface Session {
 }
 
 const DESIRED_FILTER = '$iothub/twin/PATCH/properties/desired/#';
+/** Pending appends per connection before its socket stops being read (back-pressure). */
+const MAX_INFLIGHT_APPENDS = 1000;
+
+/**
+ * One group commit resolves hundreds of appends in one tick: cork the socket for that tick so their
+ * PUBACKs leave as one TLS record and one syscall instead of one each.
+ */
+function writeCoalesced(conn: Client['conn'], bytes: Buffer): void {
+  const socket = conn as Client['conn'] & { writableCorked?: number };
+  if (!socket.writableCorked) {
+    socket.cork();
+    process.nextTick(() => socket.uncork());
+  }
+  socket.write(bytes);
+}
+
+/** MQTT 3.1.1 PUBACK (§3.4): fixed header 0x40, remaining length 2, packet identifier. */
+function pubackBytes(messageId: number): Buffer {
+  return Buffer.from([0x40, 0x02, messageId >> 8, messageId & 0xff]);
+}
 
 function refusal(returnCode: 3 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -142,6 +164,47 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     });
   }
 
+  /**
+   * Appends a telemetry event and acknowledges it only once the append resolved (durable).
+   *
+   * aedes would send the PUBACK itself after `done`, but it also stops reading the client's socket until
+   * `done`, so one client could only have one socket read's worth of messages per fsync batch in flight.
+   * Instead the publish is downgraded to QoS 0 inside the broker (it is never forwarded anyway) and
+   * released at once, and the PUBACK is written here when the append resolves. Appends are issued in
+   * arrival order and a device's events share one partition, so the log resolves them, and PUBACKs go
+   * out, in PUBLISH order [MQTT-4.6.0-2]. A client with more than MAX_INFLIGHT_APPENDS pending appends
+   * is held back (its socket is not read) until this one resolves.
+   */
+  function appendTelemetry(
+    client: Client,
+    session: Session,
+    packet: PublishPacket,
+    event: HubEventInput,
+    deviceId: string,
+    done: (error?: Error | null) => void,
+  ): void {
+    const messageId = packet.messageId;
+    const needsAck = packet.qos === 1 && messageId !== undefined;
+    const holdReading = session.inflight >= MAX_INFLIGHT_APPENDS;
+    session.inflight++;
+    if (needsAck) packet.qos = 0;
+    log.append(event, log.partitionFor(deviceId)).then(
+      () => {
+        session.inflight--;
+        counters.messagesAccepted++;
+        if (needsAck && !client.closed && !client.conn.destroyed) writeCoalesced(client.conn, pubackBytes(messageId));
+        if (holdReading) done(null);
+      },
+      (err: Error) => {
+        session.inflight--;
+        const error = refusePublish(client, 'log-append-failed', packet.topic, err.message);
+        if (holdReading) done(error);
+        else client.close();
+      },
+    );
+    if (!holdReading) done(null);
+  }
+
   const broker = await Aedes.createBroker({
     // Client ids are `deviceId/moduleId`, up to 257 characters; the 23 of MQTT 3.1 does not apply.
     maxClientsIdLength: 257,
@@ -172,6 +235,7 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
       const identity = findIdentity(registry.current(), deviceId, moduleId);
       const generationId = identity?.generationId ?? '';
       sessions.set(client, {
+        inflight: 0,
         identity: verdict.identity,
         generationId,
         twinKey: twinKey(deviceId, moduleId),
@@ -202,14 +266,7 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
             annotations: session.annotations,
           });
           if (!verdict.ok) return done(refusePublish(client, verdict.reason, packet.topic, verdict.detail));
-          // aedes writes the PUBACK only after this callback: acknowledged means durable.
-          log.append(verdict.event, log.partitionFor(topic.deviceId)).then(
-            () => {
-              counters.messagesAccepted++;
-              done(null);
-            },
-            (err: Error) => done(refusePublish(client, 'log-append-failed', packet.topic, err.message)),
-          );
+          appendTelemetry(client, session, packet, verdict.event, topic.deviceId, done);
           return;
         }
         case 'twin-get':
