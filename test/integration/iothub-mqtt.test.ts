@@ -13,7 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDevstackCertificates } from '../../devstack/certs.js';
 import { startMqttEndpoint } from '../../devstack/iothub/mqtt/broker.js';
 import type { MqttEndpoint } from '../../devstack/iothub/mqtt/broker.js';
-import { LiveRegistry, identityConnectionString, updateRegistry, withoutDevice } from '../../devstack/iothub/registry.js';
+import {
+  LiveRegistry,
+  identityConnectionString,
+  updateRegistry,
+  withoutDevice,
+} from '../../devstack/iothub/registry.js';
 import { createSasToken } from '../../devstack/iothub/sas.js';
 import { TwinStore } from '../../devstack/iothub/twins.js';
 import { MemoryLog, addDevice, addModule, eventually, openDeviceClient, openModuleClient } from './iothub-helpers.js';
@@ -149,10 +154,39 @@ describe('IoT Hub MQTT: telemetry', () => {
       `${hostName()}/raw-ack/?api-version=2021-04-12`,
       createSasToken(`${hostName()}/devices/raw-ack`, identity.primaryKey, Math.floor(Date.now() / 1000) + 60),
     );
-    await client.publishAsync('devices/raw-ack/messages/events/k=v', 'x', { qos: 1 });
+    await client.publishAsync('devices/raw-ack/messages/events/k=v', 'x', { qos: 1, retain: true });
     // By the time PUBACK arrived the event was already in the log.
     expect(log.all().length).toBe(before + 1);
-    expect(log.all().at(-1)?.applicationProperties).toMatchObject({ k: 'v' });
+    // RETAIN becomes a property, as on the hub.
+    expect({ ...log.all().at(-1)?.applicationProperties }).toEqual({ k: 'v', 'mqtt-retain': 'true' });
+  });
+});
+
+describe('IoT Hub MQTT: bursts', () => {
+  it('acknowledges a burst of 500 concurrent QoS 1 publishes, each after its append, in publish order', async () => {
+    const identity = await addDevice(registryFile, 'burst');
+    const client = await rawClient(
+      'burst',
+      `${hostName()}/burst/?api-version=2021-04-12`,
+      createSasToken(`${hostName()}/devices/burst`, identity.primaryKey, Math.floor(Date.now() / 1000) + 60),
+    );
+    const acked: number[] = [];
+    await Promise.all(
+      Array.from({ length: 500 }, (_, i) =>
+        client.publishAsync('devices/burst/messages/events/', String(i), { qos: 1 }).then(() => {
+          // Every acknowledged message is already in the log.
+          expect(log.all().some((e) => e.deviceId === 'burst' && e.body.toString() === String(i))).toBe(true);
+          acked.push(i);
+        }),
+      ),
+    );
+    // [MQTT-4.6.0-2] PUBACKs go out in the order the PUBLISHes arrived.
+    expect(acked).toEqual([...Array(500).keys()]);
+    const bodies = log
+      .all()
+      .filter((e) => e.deviceId === 'burst')
+      .map((e) => Number(e.body.toString()));
+    expect(bodies).toEqual([...Array(500).keys()]);
   });
 });
 
@@ -173,7 +207,11 @@ describe('IoT Hub MQTT: refusals', () => {
 
     await expectRefused(await connectionString('victim', Buffer.alloc(32, 9).toString('base64')));
     await expectRefused(await connectionString('nobody', identity.primaryKey));
-    const expired = createSasToken(`${hostName()}/devices/victim`, identity.primaryKey, Math.floor(Date.now() / 1000) - 10);
+    const expired = createSasToken(
+      `${hostName()}/devices/victim`,
+      identity.primaryKey,
+      Math.floor(Date.now() / 1000) - 10,
+    );
     await expectRefused(`HostName=${hostName()};DeviceId=victim;SharedAccessSignature=${expired}`);
 
     const after = endpoint.metrics().connectsRefused;
@@ -186,10 +224,14 @@ describe('IoT Hub MQTT: refusals', () => {
 
   it('refuses a username for another device than the clientId with CONNACK 5', async () => {
     const identity = await addDevice(registryFile, 'impostor-target');
-    const token = createSasToken(`${hostName()}/devices/impostor-target`, identity.primaryKey, Math.floor(Date.now() / 1000) + 60);
-    await expect(rawClient('someone-else', `${hostName()}/impostor-target/?api-version=2021-04-12`, token)).rejects.toMatchObject(
-      { code: 5 },
+    const token = createSasToken(
+      `${hostName()}/devices/impostor-target`,
+      identity.primaryKey,
+      Math.floor(Date.now() / 1000) + 60,
     );
+    await expect(
+      rawClient('someone-else', `${hostName()}/impostor-target/?api-version=2021-04-12`, token),
+    ).rejects.toMatchObject({ code: 5 });
     expect(endpoint.metrics().connectsRefused['username-mismatch']).toBe(1);
   });
 
@@ -229,7 +271,11 @@ describe('IoT Hub MQTT: refusals', () => {
 
   it('lets a new connection for a connected clientId replace the old one', async () => {
     const identity = await addDevice(registryFile, 'twice');
-    const password = createSasToken(`${hostName()}/devices/twice`, identity.primaryKey, Math.floor(Date.now() / 1000) + 60);
+    const password = createSasToken(
+      `${hostName()}/devices/twice`,
+      identity.primaryKey,
+      Math.floor(Date.now() / 1000) + 60,
+    );
     const first = await rawClient('twice', `${hostName()}/twice/?api-version=2021-04-12`, password);
     const firstClosed = closed(first);
     const second = await rawClient('twice', `${hostName()}/twice/?api-version=2021-04-12`, password);
@@ -293,7 +339,10 @@ describe('IoT Hub MQTT: module inputs and twins with the real ModuleClient', () 
   });
 
   it('keeps input and desired subscriptions across token-renewal reconnects', async () => {
-    const client = await module('renew-edge', 'renew-mod', { tokenValidTimeInSeconds: 4, tokenRenewalMarginInSeconds: 2 });
+    const client = await module('renew-edge', 'renew-mod', {
+      tokenValidTimeInSeconds: 4,
+      tokenRenewalMarginInSeconds: 2,
+    });
     const inputs: string[] = [];
     client.on('inputMessage', (_input, msg) => {
       inputs.push(msg.getBytes().toString());

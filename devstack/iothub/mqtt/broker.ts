@@ -266,6 +266,8 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
             annotations: session.annotations,
           });
           if (!verdict.ok) return done(refusePublish(client, verdict.reason, packet.topic, verdict.detail));
+          // The hub keeps RETAIN as a property (done above) and never retains: keep aedes from storing it.
+          packet.retain = false;
           appendTelemetry(client, session, packet, verdict.event, topic.deviceId, done);
           return;
         }
