@@ -28,7 +28,10 @@ export class MemoryLog implements PartitionedLog {
     return this.appended;
   }
 
-  async append(event: HubEventInput, partition = this.partitionFor(event.partitionKey ?? event.deviceId)): Promise<StoredEvent> {
+  async append(
+    event: HubEventInput,
+    partition = this.partitionFor(event.partitionKey ?? event.deviceId),
+  ): Promise<StoredEvent> {
     await new Promise((resolve) => setImmediate(resolve));
     const events = this.partitions[partition];
     if (!events) throw new Error(`no partition ${partition}`);
@@ -114,7 +117,11 @@ function options(ca: string, tuning: ClientTuning): Record<string, unknown> {
       };
 }
 
-export async function openDeviceClient(connectionString: string, ca: string, tuning: ClientTuning = {}): Promise<Client> {
+export async function openDeviceClient(
+  connectionString: string,
+  ca: string,
+  tuning: ClientTuning = {},
+): Promise<Client> {
   const client = Client.fromConnectionString(connectionString, Mqtt);
   await client.setOptions(options(ca, tuning));
   await client.open();

@@ -48,7 +48,11 @@ describe('CONNECT authentication', () => {
       'localhost:18883/edge1/mod1/?api-version=2021-04-12',
       createSasToken('localhost:18883/devices/edge1/modules/mod1', KEYS['edge1/mod1'] ?? '', FUTURE_S),
     );
-    expect(module).toEqual({ ok: true, identity: { deviceId: 'edge1', moduleId: 'mod1' }, hostName: 'localhost:18883' });
+    expect(module).toEqual({
+      ok: true,
+      identity: { deviceId: 'edge1', moduleId: 'mod1' },
+      hostName: 'localhost:18883',
+    });
   });
 
   it('refuses a username for another device than the clientId', () => {
@@ -61,7 +65,10 @@ describe('CONNECT authentication', () => {
 
   it('refuses an unknown device and an unknown module of a known device', () => {
     const token = createSasToken('localhost:18883/devices/ghost', KEYS.dev1 ?? '', FUTURE_S);
-    expect(connect('ghost', 'localhost:18883/ghost/?api-version=1', token)).toEqual({ ok: false, reason: 'unknown-identity' });
+    expect(connect('ghost', 'localhost:18883/ghost/?api-version=1', token)).toEqual({
+      ok: false,
+      reason: 'unknown-identity',
+    });
     expect(connect('dev1/m9', 'localhost:18883/dev1/m9/?api-version=1', token)).toEqual({
       ok: false,
       reason: 'unknown-identity',

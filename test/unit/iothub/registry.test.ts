@@ -40,7 +40,9 @@ describe('device registry (pure changes)', () => {
     expect(() => withDevice(data, 'dev1', { nowIso: NOW })).toThrow("device 'dev1' already exists");
     expect(() => withModule(data, 'nope', 'm', { nowIso: NOW })).toThrow("device 'nope' not found");
     const withMod = withModule(data, 'dev1', 'm', { nowIso: NOW }).data;
-    expect(() => withModule(withMod, 'dev1', 'm', { nowIso: NOW })).toThrow("module 'm' already exists on device 'dev1'");
+    expect(() => withModule(withMod, 'dev1', 'm', { nowIso: NOW })).toThrow(
+      "module 'm' already exists on device 'dev1'",
+    );
     expect(() => withoutDevice(data, 'x')).toThrow("device 'x' not found");
     expect(() => withoutModule(data, 'dev1', 'zz')).toThrow("module 'zz' not found on device 'dev1'");
   });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createSasToken, encodeUriComponentStrict, parseSasToken, signSas, verifySasToken } from '../../../devstack/iothub/sas.js';
+import {
+  createSasToken,
+  encodeUriComponentStrict,
+  parseSasToken,
+  signSas,
+  verifySasToken,
+} from '../../../devstack/iothub/sas.js';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
 const NOW_MS = 1_800_000_000_000;
@@ -48,7 +54,12 @@ describe('SAS tokens', () => {
   });
 
   it('refuses malformed tokens and hub policy tokens (skn)', () => {
-    for (const token of ['', 'sr=a&sig=b&se=1', 'SharedAccessSignature sr=a&se=1', 'SharedAccessSignature sr=a&sig=b&se=x']) {
+    for (const token of [
+      '',
+      'sr=a&sig=b&se=1',
+      'SharedAccessSignature sr=a&se=1',
+      'SharedAccessSignature sr=a&sig=b&se=x',
+    ]) {
       expect(verifySasToken({ token, keyBase64: KEY, expectedResource: RESOURCE, nowMs: NOW_MS })).toEqual({
         ok: false,
         reason: 'malformed-token',
