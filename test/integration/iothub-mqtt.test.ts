@@ -269,6 +269,19 @@ describe('IoT Hub MQTT: refusals', () => {
     await big.close().catch(() => undefined);
   });
 
+  it('closes a connection when its SAS token expires, as the hub does', async () => {
+    const identity = await addDevice(registryFile, 'short-token');
+    const expiresAtS = Math.floor(Date.now() / 1000) + 2;
+    const client = await rawClient(
+      'short-token',
+      `${hostName()}/short-token/?api-version=2021-04-12`,
+      createSasToken(`${hostName()}/devices/short-token`, identity.primaryKey, expiresAtS),
+    );
+    await closed(client);
+    expect(Date.now()).toBeGreaterThanOrEqual(expiresAtS * 1000 - 50);
+    expect(endpoint.metrics().connectionsExpired).toBe(1);
+  });
+
   it('lets a new connection for a connected clientId replace the old one', async () => {
     const identity = await addDevice(registryFile, 'twice');
     const password = createSasToken(

@@ -3,7 +3,7 @@
  * verify the SAS token in the password against the identity's key. Pure: the registry lookup and the
  * clock are passed in; the broker turns a refusal into CONNACK 5.
  */
-import { identityResource, verifySasToken } from '../sas.js';
+import { identityResource, parseSasToken, verifySasToken } from '../sas.js';
 import type { SasRefusal } from '../sas.js';
 import type { HubIdentity } from './topics.js';
 
@@ -31,7 +31,13 @@ export function parseUsername(username: string): ParsedUsername | undefined {
 export type AuthRefusal = 'no-credentials' | 'bad-username' | 'username-mismatch' | 'unknown-identity' | SasRefusal;
 
 export type AuthVerdict =
-  | { readonly ok: true; readonly identity: HubIdentity; readonly hostName: string }
+  | {
+      readonly ok: true;
+      readonly identity: HubIdentity;
+      readonly hostName: string;
+      /** When the token expires; the hub closes the connection then. */
+      readonly expiresAtMs: number;
+    }
   | { readonly ok: false; readonly reason: AuthRefusal };
 
 export interface AuthRequest {
@@ -52,8 +58,9 @@ export function authenticateConnect(request: AuthRequest): AuthVerdict {
   if (userClientId !== request.clientId) return { ok: false, reason: 'username-mismatch' };
   const key = request.keyFor(user.deviceId, user.moduleId);
   if (key === undefined) return { ok: false, reason: 'unknown-identity' };
+  const token = request.password.toString('utf8');
   const verdict = verifySasToken({
-    token: request.password.toString('utf8'),
+    token,
     keyBase64: key,
     expectedResource: identityResource(user.hostName, user.deviceId, user.moduleId),
     nowMs: request.nowMs,
@@ -61,5 +68,6 @@ export function authenticateConnect(request: AuthRequest): AuthVerdict {
   if (!verdict.ok) return verdict;
   const identity: HubIdentity =
     user.moduleId === undefined ? { deviceId: user.deviceId } : { deviceId: user.deviceId, moduleId: user.moduleId };
-  return { ok: true, identity, hostName: user.hostName };
+  const expiresAtMs = (parseSasToken(token)?.expirySeconds ?? 0) * 1000;
+  return { ok: true, identity, hostName: user.hostName, expiresAtMs };
 }

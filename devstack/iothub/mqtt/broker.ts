@@ -56,6 +56,8 @@ export interface MqttMetrics {
   readonly subscriptionsRefused: number;
   /** Connections closed because their identity left the registry. */
   readonly connectionsRevoked: number;
+  /** Connections closed because their SAS token expired. */
+  readonly connectionsExpired: number;
 }
 
 export interface MqttEndpointOptions {
@@ -94,6 +96,8 @@ export interface MqttEndpoint {
 interface Session {
   /** Telemetry appends not yet resolved (acknowledged). */
   inflight: number;
+  readonly expiresAtMs: number;
+  expiryTimer?: NodeJS.Timeout;
   readonly identity: HubIdentity;
   readonly generationId: string;
   readonly twinKey: string;
@@ -142,6 +146,7 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     messagesRefused: {} as Partial<Record<PublishRefusal, number>>,
     subscriptionsRefused: 0,
     connectionsRevoked: 0,
+    connectionsExpired: 0,
   };
 
   function refusePublish(client: Client, reason: PublishRefusal, topic: string, detail?: string): Error {
@@ -236,6 +241,7 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
       const generationId = identity?.generationId ?? '';
       sessions.set(client, {
         inflight: 0,
+        expiresAtMs: verdict.expiresAtMs,
         identity: verdict.identity,
         generationId,
         twinKey: twinKey(deviceId, moduleId),
@@ -320,8 +326,28 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
   broker.on('clientReady', (client) => {
     live.set(client.id, client);
     logger.info({ clientId: client.id }, 'client connected');
+    const session = sessions.get(client);
+    if (session) {
+      // As the hub does, a connection ends when its SAS token expires (the SDK reconnects with a new one
+      // before that). setTimeout takes at most 2^31-1 ms; longer tokens are re-armed when they fire.
+      const arm = (): void => {
+        if (client.closed) return;
+        const remainingMs = session.expiresAtMs - nowMs();
+        if (remainingMs <= 0) {
+          counters.connectionsExpired++;
+          logger.info({ clientId: client.id }, 'SAS token expired; closing the connection');
+          client.close();
+          return;
+        }
+        session.expiryTimer = setTimeout(arm, Math.min(remainingMs, 2 ** 31 - 1));
+        session.expiryTimer.unref();
+      };
+      arm();
+    }
   });
   broker.on('clientDisconnect', (client) => {
+    const session = sessions.get(client);
+    if (session?.expiryTimer) clearTimeout(session.expiryTimer);
     if (live.get(client.id) === client) live.delete(client.id);
     logger.info({ clientId: client.id }, 'client disconnected');
   });
@@ -415,6 +441,7 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
         oversizeMessages: counters.messagesRefused.oversize ?? 0,
         subscriptionsRefused: counters.subscriptionsRefused,
         connectionsRevoked: counters.connectionsRevoked,
+        connectionsExpired: counters.connectionsExpired,
       };
     },
 

@@ -42,7 +42,12 @@ describe('CONNECT authentication', () => {
       `localhost:18883/dev1/?api-version=2021-04-12${AGENT}`,
       createSasToken('localhost:18883/devices/dev1', KEYS.dev1 ?? '', FUTURE_S),
     );
-    expect(device).toEqual({ ok: true, identity: { deviceId: 'dev1' }, hostName: 'localhost:18883' });
+    expect(device).toEqual({
+      ok: true,
+      identity: { deviceId: 'dev1' },
+      hostName: 'localhost:18883',
+      expiresAtMs: FUTURE_S * 1000,
+    });
     const module = connect(
       'edge1/mod1',
       'localhost:18883/edge1/mod1/?api-version=2021-04-12',
@@ -52,6 +57,7 @@ describe('CONNECT authentication', () => {
       ok: true,
       identity: { deviceId: 'edge1', moduleId: 'mod1' },
       hostName: 'localhost:18883',
+      expiresAtMs: FUTURE_S * 1000,
     });
   });
 
