@@ -574,7 +574,9 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
     idle_time_out: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     tcp_no_delay: true,
     container_id: `iot-ingest-hub-${eventHubName}`,
-    sender_options: { autosettle: true },
+    // Events go out pre-settled, as Event Hubs sends them (no per-event settlement exists): the client's
+    // auto-accept then sends no disposition back, which halves the frames per event.
+    sender_options: { autosettle: true, snd_settle_mode: 1 },
     receiver_options: { autoaccept: false, credit_window: 500, max_message_size: maxMessageBytes },
   } as unknown as Parameters<typeof container.listen>[0]) as Server;
   server.on('connection', (socket: Socket) => {
