@@ -378,6 +378,29 @@ describe('IoT Hub MQTT: module inputs and twins with the real ModuleClient', () 
   }, 30_000);
 });
 
+describe('IoT Hub MQTT: stopping', () => {
+  it('stops promptly even with a TCP connection that never finished its TLS handshake', async () => {
+    const { connect } = await import('node:net');
+    const certs = await ensureDevstackCertificates(dir);
+    const other = await startMqttEndpoint({
+      host: '127.0.0.1',
+      port: 0,
+      serverKey: certs.serverKey,
+      serverCert: certs.serverCert,
+      registry: new LiveRegistry(registryFile),
+      twins: TwinStore.open(path.join(dir, 'iothub', 'twins-stop.json')),
+      log: new MemoryLog(1),
+      logger: pino({ level: 'silent' }),
+    });
+    const socket = connect(other.port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const started = Date.now();
+    await other.stop();
+    expect(Date.now() - started).toBeLessThan(2000);
+    socket.destroy();
+  }, 10_000);
+});
+
 describe('IoT Hub MQTT: live registry', () => {
   it('accepts a device added while running and drops one removed while connected', async () => {
     const client = await device('late-comer');

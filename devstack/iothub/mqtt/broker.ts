@@ -16,7 +16,7 @@ import { Aedes } from 'aedes';
 import type { AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
 import { createServer } from 'node:tls';
 import type { Server, TLSSocket } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { HubEventInput, HubSystemProperties, PartitionedLog } from '../log-types.js';
 import type { LiveRegistry } from '../registry.js';
@@ -101,6 +101,8 @@ interface Session {
   readonly identity: HubIdentity;
   readonly generationId: string;
   readonly twinKey: string;
+  /** The log partition of the connection's device (telemetry may only be its own). */
+  readonly partition: number;
   readonly annotations: Readonly<Record<string, unknown>>;
 }
 
@@ -185,7 +187,6 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     session: Session,
     packet: PublishPacket,
     event: HubEventInput,
-    deviceId: string,
     done: (error?: Error | null) => void,
   ): void {
     const messageId = packet.messageId;
@@ -193,7 +194,7 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     const holdReading = session.inflight >= MAX_INFLIGHT_APPENDS;
     session.inflight++;
     if (needsAck) packet.qos = 0;
-    log.append(event, log.partitionFor(deviceId)).then(
+    log.append(event, session.partition).then(
       () => {
         session.inflight--;
         counters.messagesAccepted++;
@@ -245,6 +246,7 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
         identity: verdict.identity,
         generationId,
         twinKey: twinKey(deviceId, moduleId),
+        partition: log.partitionFor(deviceId),
         annotations: connectionAnnotations(moduleId, generationId),
       });
       counters.connectsAccepted++;
@@ -274,7 +276,7 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
           if (!verdict.ok) return done(refusePublish(client, verdict.reason, packet.topic, verdict.detail));
           // The hub keeps RETAIN as a property (done above) and never retains: keep aedes from storing it.
           packet.retain = false;
-          appendTelemetry(client, session, packet, verdict.event, topic.deviceId, done);
+          appendTelemetry(client, session, packet, verdict.event, done);
           return;
         }
         case 'twin-get':
@@ -357,6 +359,12 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     broker.handle(socket),
   );
   server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
+  // Every TCP connection, handshaken or not, so stop() never waits for one that aedes does not know.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
@@ -448,7 +456,9 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     async stop() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        broker.close();
+        broker.close(() => {
+          for (const socket of sockets) socket.destroy();
+        });
       });
     },
   };
