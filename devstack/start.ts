@@ -52,16 +52,20 @@ export function endpointLines(connections: Connections, dir: string): string[] {
   const lines: string[] = [];
   const c = connections as Connections & { devstack?: { statusUrl?: string } };
   if (c.iotHub) {
-    lines.push(`  IoT Hub (device MQTT)      mqtts://${c.iotHub.hostName}:${c.iotHub.mqttPort}  (CA ${c.iotHub.caCertPath})`);
+    lines.push(
+      `  IoT Hub (device MQTT)      mqtts://${c.iotHub.hostName}:${c.iotHub.mqttPort}  (CA ${c.iotHub.caCertPath})`,
+    );
     const amqp = /Endpoint=(sb:\/\/[^;]+)/.exec(c.iotHub.eventHubsConnectionString)?.[1];
     if (amqp) lines.push(`  IoT Hub (Event Hubs AMQP)  ${amqp}  (${c.iotHub.partitionCount} partitions)`);
   }
-  if (c.edgeModule) lines.push(`  edge module (Greengrass)   ${c.edgeModule.mqttUrl}  metrics ${c.edgeModule.metricsUrl}`);
+  if (c.edgeModule)
+    lines.push(`  edge module (Greengrass)   ${c.edgeModule.mqttUrl}  metrics ${c.edgeModule.metricsUrl}`);
   if (c.storage) {
     const blob = /BlobEndpoint=([^;]+)/.exec(c.storage.connectionString)?.[1];
     lines.push(`  Blob (Azurite)             ${blob ?? '?'}  container ${c.storage.coldContainer}`);
   }
-  if (c.cosmos) lines.push(`  Cosmos DB                  ${c.cosmos.endpoint}  ${c.cosmos.database}/${c.cosmos.container}`);
+  if (c.cosmos)
+    lines.push(`  Cosmos DB                  ${c.cosmos.endpoint}  ${c.cosmos.database}/${c.cosmos.container}`);
   if (c.iotAnalytics) lines.push(`  IoT Analytics              ${c.iotAnalytics.endpoint}  (${c.iotAnalytics.region})`);
   if (c.devstack?.statusUrl) lines.push(`  status                     ${c.devstack.statusUrl}  (iot-ingest status)`);
   lines.push(`  connections                ${connectionsPath(dir)}`);
@@ -84,7 +88,12 @@ async function main(): Promise<number> {
   say(
     `starting ${options.components.join(', ')} (state ${options.dir}${options.reset ? ', reset' : ''}; ` +
       `${options.devices} devices at ${options.ratePerSecond} readings/s)`,
-    { components: options.components, dir: options.dir, devices: options.devices, ratePerSecond: options.ratePerSecond },
+    {
+      components: options.components,
+      dir: options.dir,
+      devices: options.devices,
+      ratePerSecond: options.ratePerSecond,
+    },
   );
 
   // Signals before start: Ctrl-C during start-up stops what has started.

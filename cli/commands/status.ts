@@ -69,7 +69,9 @@ export async function fetchStatus(statusUrl: string, timeoutMs = 5000): Promise<
     response = await fetch(statusUrl, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-    throw new Error(`the devstack is not running (status endpoint ${statusUrl} did not answer: ${cause})`, { cause: err });
+    throw new Error(`the devstack is not running (status endpoint ${statusUrl} did not answer: ${cause})`, {
+      cause: err,
+    });
   }
   if (!response.ok) throw new Error(`status endpoint ${statusUrl} answered ${response.status}`);
   return (await response.json()) as StatusDocument;
@@ -107,8 +109,13 @@ export function formatStatus(status: StatusDocument, located: Located): string {
 export function register(program: Command): void {
   program
     .command('status')
-    .description('Print the running devstack pipeline counters (readings, edge, events per group, sinks, drops, errors)')
-    .option('--status-url <url>', 'status endpoint (env IOT_INGEST_STATUS_URL; default from .devstack/connections.json)')
+    .description(
+      'Print the running devstack pipeline counters (readings, edge, events per group, sinks, drops, errors)',
+    )
+    .option(
+      '--status-url <url>',
+      'status endpoint (env IOT_INGEST_STATUS_URL; default from .devstack/connections.json)',
+    )
     .addOption(new Option('--format <format>', 'text (default) or json').choices(['text', 'json']))
     .action(async (flags: StatusFlags) => {
       const located = locateStatus(flags, process.env);

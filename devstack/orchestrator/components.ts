@@ -64,7 +64,13 @@ interface HubConnectionLike {
   partitionCount: number;
 }
 interface HubModuleLike {
-  startIotHub(options: { dir: string; mqttPort?: number; amqpPort?: number; partitionCount?: number; logger?: Logger }): Promise<{
+  startIotHub(options: {
+    dir: string;
+    mqttPort?: number;
+    amqpPort?: number;
+    partitionCount?: number;
+    logger?: Logger;
+  }): Promise<{
     connection: HubConnectionLike;
     stop(): Promise<void>;
     metrics?(): Record<string, unknown>;
@@ -83,8 +89,15 @@ interface EdgeModuleLike {
 }
 interface FunctionsHostModuleLike {
   CHECKPOINT_CONTAINER: string;
-  settingsFromConnections(connections: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Record<string, string>;
-  startFunctionsHost(options: { settings: Record<string, string>; ensureResources?: boolean; logger?: Logger }): Promise<{
+  settingsFromConnections(
+    connections: Record<string, unknown>,
+    env: Readonly<Record<string, string | undefined>>,
+  ): Record<string, string>;
+  startFunctionsHost(options: {
+    settings: Record<string, string>;
+    ensureResources?: boolean;
+    logger?: Logger;
+  }): Promise<{
     counters(): { events: Record<string, number>; errors: number; deadLettered: number; abandoned: number };
     stop(): Promise<void>;
   }>;
@@ -253,7 +266,8 @@ export async function rewindConsumerGroup(
   checkpointContainer: string,
   consumerGroup: string,
 ): Promise<number> {
-  const container = BlobServiceClient.fromConnectionString(storageConnectionString).getContainerClient(checkpointContainer);
+  const container =
+    BlobServiceClient.fromConnectionString(storageConnectionString).getContainerClient(checkpointContainer);
   if (!(await container.exists())) return 0;
   let deleted = 0;
   const marker = `/${consumerGroup.toLowerCase()}/`;
@@ -329,7 +343,8 @@ function simulatorSpec(settings: StackSettings): ComponentSpec {
     async start(started) {
       const hub = connectionOf<{ hostName: string; mqttPort: number; caCertPath: string }>(started, 'hub');
       const edge = started.get('edge')?.connection as { mqttUrl: string } | undefined;
-      const connectionStringFor = (deviceId: string): Promise<string> => deviceConnectionString(settings.dir, hub, deviceId);
+      const connectionStringFor = (deviceId: string): Promise<string> =>
+        deviceConnectionString(settings.dir, hub, deviceId);
       const simulator = await startSimulator({
         devices: settings.devices,
         ratePerSecond: settings.ratePerSecond,
@@ -394,7 +409,7 @@ export async function componentSpecs(
     }
   }
   // A component whose required part is missing cannot start either: name it as unavailable too.
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const spec of [...specs]) {
       const name = spec.name as ComponentName;

@@ -14,13 +14,27 @@ export interface CachedProbe {
   close(): void;
 }
 
-export function cachedProbe(sample: () => Promise<Record<string, number>>, minIntervalMs: number, close = (): void => undefined): CachedProbe {
+async function timed<T>(run: () => Promise<T>, onDuration: (ms: number) => void): Promise<T> {
+  const t0 = Date.now();
+  try {
+    return await run();
+  } finally {
+    onDuration(Date.now() - t0);
+  }
+}
+
+export function cachedProbe(
+  sample: () => Promise<Record<string, number>>,
+  minIntervalMs: number,
+  close = (): void => undefined,
+): CachedProbe {
   let last: Record<string, number> = {};
   let lastAt = 0;
   let running: Promise<Record<string, number>> | undefined;
   let probeErrors = 0;
+  let lastDurationMs = 0;
   const refresh = (): Promise<Record<string, number>> =>
-    (running ??= sample()
+    (running ??= timed(sample, (ms) => (lastDurationMs = ms))
       .then(
         (value) => (last = { ...value, ...(probeErrors > 0 ? { probeErrors } : {}) }),
         () => {
@@ -34,7 +48,8 @@ export function cachedProbe(sample: () => Promise<Record<string, number>>, minIn
       }));
   return {
     read() {
-      if (!running && Date.now() - lastAt >= minIntervalMs) void refresh();
+      // A slow sink (a count over many documents) is sampled less often, so probing never dominates it.
+      if (!running && Date.now() - lastAt >= Math.max(minIntervalMs, 5 * lastDurationMs)) void refresh();
       return last;
     },
     refresh,

@@ -80,7 +80,9 @@ async function resetState(dir: string): Promise<void> {
   const { readdir } = await import('node:fs/promises');
   const entries = await readdir(dir).catch(() => [] as string[]);
   await Promise.all(
-    entries.filter((name) => name !== 'certs').map((name) => rm(path.join(dir, name), { recursive: true, force: true })),
+    entries
+      .filter((name) => name !== 'certs')
+      .map((name) => rm(path.join(dir, name), { recursive: true, force: true })),
   );
 }
 
@@ -94,7 +96,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const selected = options.components ?? COMPONENT_NAMES;
   const settings: StackSettings = {
     dir,
-    ports: { hubMqtt: 0, hubAmqp: 0, storage: 0, cosmos: 0, iotAnalytics: 0, edgeMqtt: 0, edgeMetrics: 0, status: 0, ...options.ports },
+    ports: {
+      hubMqtt: 0,
+      hubAmqp: 0,
+      storage: 0,
+      cosmos: 0,
+      iotAnalytics: 0,
+      edgeMqtt: 0,
+      edgeMetrics: 0,
+      status: 0,
+      ...options.ports,
+    },
     partitionCount: options.partitionCount ?? 4,
     devices: options.devices ?? 0,
     ratePerSecond: options.ratePerSecond ?? 0,
@@ -105,7 +117,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     logger: options.logger ?? pino({ level: 'warn' }),
   };
   const { specs, unavailable } = await componentSpecs(selected, settings);
-  for (const name of unavailable) onWarning(`${name}: not available in this checkout yet (or needs a part that is not); running without it`);
+  for (const name of unavailable)
+    onWarning(`${name}: not available in this checkout yet (or needs a part that is not); running without it`);
 
   // Each component publishes its key as soon as it serves (each part also runs alone, the same way).
   const publishing: ComponentSpec[] = specs.map((spec) => ({
@@ -133,7 +146,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       }),
     );
     const byName = Object.fromEntries(entries.map(([name, counters]) => [summaryKey(name), counters]));
-    return { at: new Date().toISOString(), uptimeMs: Date.now() - startedAtMs, summary: summarize(byName), components: byName };
+    return {
+      at: new Date().toISOString(),
+      uptimeMs: Date.now() - startedAtMs,
+      summary: summarize(byName),
+      components: byName,
+    };
   };
 
   let statusServer: StatusServer | undefined;

@@ -53,7 +53,12 @@ export function summarize(components: Readonly<Record<string, ComponentCounters>
     blobs: n(storage, 'blobs'),
     iotAnalyticsMessages: n(iotAnalytics, 'messages'),
     drops: n(edge, 'dropped') + n(simulator, 'statusFail'),
-    errors: n(simulator, 'sendErrors') + n(edge, 'errors') + n(functions, 'errors') + n(functions, 'deadLetters') + probeErrors,
+    errors:
+      n(simulator, 'sendErrors') +
+      n(edge, 'errors') +
+      n(functions, 'errors') +
+      n(functions, 'deadLetters') +
+      probeErrors,
   };
 }
 

@@ -27,7 +27,11 @@ export interface GreengrassPublication {
 }
 
 /** Topic and payload for one reading, pure. */
-export function greengrassPublication(reading: Reading, channel: string, input: GreengrassInput): GreengrassPublication {
+export function greengrassPublication(
+  reading: Reading,
+  channel: string,
+  input: GreengrassInput,
+): GreengrassPublication {
   switch (input) {
     case 'put':
       return {

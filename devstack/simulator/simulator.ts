@@ -128,9 +128,19 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         throw new Error('simulator: direct devices need the hub (connectionStringFor and hubCa)');
       }
       for (const id of ids.direct) {
-        const client = await openHubDevice({ connectionString: await options.connectionStringFor(id), ca: options.hubCa });
+        const client = await openHubDevice({
+          connectionString: await options.connectionStringFor(id),
+          ca: options.hubCa,
+        });
         closers.push(() => client.close());
-        slots.push({ id, path: 'direct', model: new SensorModel(id, undefined, firstSeq), client, inFlight: 0, issued: 0 });
+        slots.push({
+          id,
+          path: 'direct',
+          model: new SensorModel(id, undefined, firstSeq),
+          client,
+          inFlight: 0,
+          issued: 0,
+        });
       }
     }
     if (ids.greengrass.length > 0) {
@@ -152,10 +162,19 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
           mqttUrl,
           deviceId: id,
           channel: options.channel,
-          ...(inputs && inputs.length > 0 ? { inputFor: (seq: number) => inputs[seq % inputs.length] as GreengrassInput } : {}),
+          ...(inputs && inputs.length > 0
+            ? { inputFor: (seq: number) => inputs[seq % inputs.length] as GreengrassInput }
+            : {}),
         });
         closers.push(() => client.close());
-        slots.push({ id, path: 'greengrass', model: new SensorModel(id, undefined, firstSeq), client, inFlight: 0, issued: 0 });
+        slots.push({
+          id,
+          path: 'greengrass',
+          model: new SensorModel(id, undefined, firstSeq),
+          client,
+          inFlight: 0,
+          issued: 0,
+        });
       }
     }
   } catch (err) {
@@ -181,7 +200,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         if (slot.path === 'direct') {
           await (slot.client as HubDevice).send(reading);
           sentDirect++;
-          if (options.trackReadings) sent.set(reading.readingId, { deviceId: slot.id, path: 'direct', publishedAtMs: now });
+          if (options.trackReadings)
+            sent.set(reading.readingId, { deviceId: slot.id, path: 'direct', publishedAtMs: now });
         } else {
           const publication = await (slot.client as GreengrassDevice).send(reading);
           sentGreengrass++;

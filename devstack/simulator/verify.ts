@@ -45,11 +45,18 @@ export async function cosmosReadings(connection: {
     const { resources } = await client
       .database(connection.database)
       .container(connection.container)
-      .items.query<{ body?: unknown; bodyBase64?: string; deviceId: string; _ts: number }>(
-        "SELECT c.body, c.bodyBase64, c.deviceId, c._ts FROM c WHERE c.type = 'reading'",
+      .items.query<{ readingId?: string; bodyBase64?: string; deviceId: string; _ts: number }>(
+        // Only the id out of a JSON body: the whole documents of a long run are tens of megabytes.
+        "SELECT c.body.readingId AS readingId, c.bodyBase64, c.deviceId, c._ts FROM c WHERE c.type = 'reading'",
+        // One large page: the local server re-runs the query for every continuation page.
+        { maxItemCount: 1_000_000 },
       )
       .fetchAll();
-    return resources.map((doc) => ({ readingId: readingIdOfRecord(doc), deviceId: doc.deviceId, writtenAtS: doc._ts }));
+    return resources.map((doc) => ({
+      readingId: doc.readingId ?? readingIdOfRecord({ bodyBase64: doc.bodyBase64 }),
+      deviceId: doc.deviceId,
+      writtenAtS: doc._ts,
+    }));
   } finally {
     client.dispose();
   }

@@ -31,7 +31,13 @@ export async function untilExact(
 }
 
 /** A readable summary for assertion messages (first few ids of each kind). */
-export function describeComparison(c: Comparison): { missing: number; unexpected: number; duplicated: number; unknown: number; sample: string[] } {
+export function describeComparison(c: Comparison): {
+  missing: number;
+  unexpected: number;
+  duplicated: number;
+  unknown: number;
+  sample: string[];
+} {
   return {
     missing: c.missing.length,
     unexpected: c.unexpected.length,

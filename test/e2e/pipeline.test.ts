@@ -62,7 +62,9 @@ describe('the whole pipeline, device to every sink', () => {
 
   it('writes connections.json with every component key and ready last', async () => {
     const file = await readConnections(dir);
-    expect(Object.keys(file)).toEqual(expect.arrayContaining(['iotHub', 'edgeModule', 'storage', 'cosmos', 'iotAnalytics', 'devstack']));
+    expect(Object.keys(file)).toEqual(
+      expect.arrayContaining(['iotHub', 'edgeModule', 'storage', 'cosmos', 'iotAnalytics', 'devstack']),
+    );
     expect(Object.keys(file).at(-1)).toBe('ready');
     expect(file.ready).toBe(true);
     expect(file.iotHub).toMatchObject({ hostName: 'localhost', partitionCount: 4 });
@@ -77,7 +79,11 @@ describe('the whole pipeline, device to every sink', () => {
 
   it('the cold blobs hold exactly the sent readings, each once', async () => {
     const storage = connections.storage as { connectionString: string; coldContainer: string };
-    const result = await untilExact(sent, () => coldContent(storage.connectionString, storage.coldContainer), SINK_TIMEOUT_MS);
+    const result = await untilExact(
+      sent,
+      () => coldContent(storage.connectionString, storage.coldContainer),
+      SINK_TIMEOUT_MS,
+    );
     expect(describeComparison(result)).toEqual({ ...EXACT, sample: [] });
   }, 60_000);
 
@@ -97,7 +103,8 @@ describe('the whole pipeline, device to every sink', () => {
     expect(counters.statusSuccess).toBe(greengrass.length);
     const puts = greengrass.filter((r) => r.requestId !== undefined);
     expect(puts.length).toBe(READINGS_PER_DEVICE); // half of each device's readings are `put`
-    for (const reading of puts) expect(simulator.statusById.get(reading.requestId as string)).toEqual({ status: 'success' });
+    for (const reading of puts)
+      expect(simulator.statusById.get(reading.requestId as string)).toEqual({ status: 'success' });
   }, 30_000);
 
   it('the CLI answers query warm and query cold with a known device’s readings', async () => {
@@ -108,7 +115,16 @@ describe('the whole pipeline, device to every sink', () => {
     // Cosmos first (cold waits on the same data, already checked above).
     const warm = await exec(
       process.execPath,
-      [bin, 'query', 'warm', "SELECT c.body.readingId AS readingId FROM c WHERE c.deviceId = @d AND c.type = 'reading'", '--param', `@d=${device}`, '--format', 'jsonl'],
+      [
+        bin,
+        'query',
+        'warm',
+        "SELECT c.body.readingId AS readingId FROM c WHERE c.deviceId = @d AND c.type = 'reading'",
+        '--param',
+        `@d=${device}`,
+        '--format',
+        'jsonl',
+      ],
       { env },
     );
     const warmIds = warm.stdout

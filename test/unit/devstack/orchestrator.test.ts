@@ -72,7 +72,11 @@ describe('component lifecycle', () => {
     const t0 = Date.now();
     await stopAll(started, (e) => events.push(e), 300);
     expect(Date.now() - t0).toBeLessThan(1000);
-    expect(events).toContainEqual({ kind: 'stop-failed', component: 'stuck', reason: expect.stringMatching(/^did not stop within \d+ ms$/) });
+    expect(events).toContainEqual({
+      kind: 'stop-failed',
+      component: 'stuck',
+      reason: expect.stringMatching(/^did not stop within \d+ ms$/),
+    });
     expect(log).toEqual(['stop hub']);
   });
 });

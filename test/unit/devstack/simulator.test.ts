@@ -69,7 +69,10 @@ describe('Greengrass-style publications', () => {
   });
 
   it('splits devices between the direct and the edge path', () => {
-    expect(deviceIds({ devices: 3 })).toEqual({ direct: ['sim-direct-001', 'sim-direct-002'], greengrass: ['sim-gg-001'] });
+    expect(deviceIds({ devices: 3 })).toEqual({
+      direct: ['sim-direct-001', 'sim-direct-002'],
+      greengrass: ['sim-gg-001'],
+    });
     expect(deviceIds({ devices: 2, directDevices: 0, devicePrefix: 'x' })).toEqual({
       direct: [],
       greengrass: ['x-gg-001', 'x-gg-002'],
