@@ -32,7 +32,10 @@ describe('persistence', () => {
     const second = await startModule({ ...base, PERSISTENCE_DIR: dir }, { iotAnalytics: endpoint.client() });
     const deadline = Date.now() + 20_000;
     const ids = (channel: string) => endpoint.calls.filter((c) => c.channelName === channel).flatMap((c) => c.messages.map((m) => m.messageId));
-    while (ids('ch0').length + ids('ch1').length < 30 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // Wait for the answers to be settled too, not only for the calls to be made.
+    while ((ids('ch0').length + ids('ch1').length < 30 || second.engine.stats().succeeded < 30) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     expect(ids('ch0')).toEqual(Array.from({ length: 15 }, (_, k) => `p${2 * k}`));
     expect(ids('ch1')).toEqual(Array.from({ length: 15 }, (_, k) => `p${2 * k + 1}`));
     expect(second.engine.stats().succeeded).toBe(30);
