@@ -12,6 +12,8 @@ import { findDevice, identityConnectionString, registryPath, updateRegistry, wit
 import type { ComponentSpec, RunningComponent } from './lifecycle.js';
 import type { ComponentName, PortOptions } from './options.js';
 import { DEPENDENCIES } from './options.js';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import type { Logger } from 'pino';
 import { blobsProbe, cachedProbe, cosmosDocumentsProbe, sumPrometheus } from './probes.js';
@@ -233,7 +235,13 @@ async function edgeSpec(settings: StackSettings): Promise<ComponentSpec | undefi
         mqttPort: settings.ports.edgeMqtt,
         metricsPort: settings.ports.edgeMetrics,
         persistence: settings.edgePersistence,
-        settings: { IotAnalyticsDefaultChannelName: DEFAULT_CHANNEL, ...settings.edgeSettings },
+        settings: {
+          IotAnalyticsDefaultChannelName: DEFAULT_CHANNEL,
+          // The connector's default (5 per channel per PublishInterval) cannot keep up with the simulator's
+          // default rate; the largest batch keeps the queues short (any setting can still be overridden).
+          IotAnalyticsBatchSizePerChannel: '100',
+          ...settings.edgeSettings,
+        },
         log: settings.logger.child({ name: 'iot-ingest:edge' }),
       });
       const metricsUrl = edge.connection.metricsUrl;
@@ -336,6 +344,33 @@ export async function deviceConnectionString(
   return identityConnectionString({ hostName: hub.hostName, mqttPort: hub.mqttPort, deviceId, primaryKey: key });
 }
 
+interface SimulatorState {
+  nextSeq: number;
+}
+
+function simulatorStatePath(dir: string): string {
+  return path.join(dir, 'simulator', 'state.json');
+}
+
+export async function readSimulatorState(dir: string): Promise<SimulatorState> {
+  try {
+    const parsed = JSON.parse(await readFile(simulatorStatePath(dir), 'utf8')) as Partial<SimulatorState>;
+    return {
+      nextSeq: Number.isInteger(parsed.nextSeq) && (parsed.nextSeq as number) >= 0 ? (parsed.nextSeq as number) : 0,
+    };
+  } catch {
+    return { nextSeq: 0 };
+  }
+}
+
+async function writeSimulatorState(dir: string, state: SimulatorState): Promise<void> {
+  const file = simulatorStatePath(dir);
+  await mkdir(path.dirname(file), { recursive: true });
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, JSON.stringify(state) + '\n');
+  await rename(temp, file);
+}
+
 function simulatorSpec(settings: StackSettings): ComponentSpec {
   return {
     name: 'simulator',
@@ -345,7 +380,10 @@ function simulatorSpec(settings: StackSettings): ComponentSpec {
       const edge = started.get('edge')?.connection as { mqttUrl: string } | undefined;
       const connectionStringFor = (deviceId: string): Promise<string> =>
         deviceConnectionString(settings.dir, hub, deviceId);
+      // Sequence numbers continue across runs on the same state, so readingIds stay unique.
+      const saved = await readSimulatorState(settings.dir);
       const simulator = await startSimulator({
+        firstSeq: saved.nextSeq,
         devices: settings.devices,
         ratePerSecond: settings.ratePerSecond,
         channel: TELEMETRY_CHANNEL,
@@ -364,13 +402,23 @@ function simulatorSpec(settings: StackSettings): ComponentSpec {
         })(),
         ...settings.simulator,
       });
+      // Also while running, so a killed stack does not reuse ids either.
+      const saver = setInterval(
+        () => void writeSimulatorState(settings.dir, { nextSeq: simulator.nextSeq() }).catch(() => undefined),
+        5000,
+      );
+      saver.unref();
       return Object.assign(
         {
           counters: () => {
             const { statusFailByError: _byError, ...counters } = simulator.counters();
             return counters;
           },
-          stop: () => simulator.stop(),
+          stop: async () => {
+            clearInterval(saver);
+            await simulator.stop();
+            await writeSimulatorState(settings.dir, { nextSeq: simulator.nextSeq() });
+          },
         },
         { simulator },
       );

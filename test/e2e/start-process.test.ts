@@ -11,6 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readConnections } from '../../devstack/connections.js';
+import { readSimulatorState } from '../../devstack/orchestrator/components.js';
 import { ComponentStartError } from '../../devstack/orchestrator/lifecycle.js';
 import { startStack } from '../../devstack/orchestrator/stack.js';
 import { tempDir } from './helpers.js';
@@ -88,6 +89,8 @@ describe('npm start (devstack/start.ts)', () => {
     }
     expect((await readConnections(dir)).ready).toBeUndefined();
     expect(output).toMatch(/"msg":"stopped"/);
+    // The next start continues the readings' sequence numbers (readingIds stay unique across runs).
+    expect((await readSimulatorState(dir)).nextSeq).toBeGreaterThan(0);
   }, 90_000);
 
   it('names a component that cannot start with its reason and stops the others', async () => {
