@@ -118,6 +118,8 @@ async function main(): Promise<number> {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
+  // The functions' module logger reads its level from the environment when it loads (after this line).
+  if (tty) process.env.IOT_INGEST_LOG_LEVEL ??= process.env.LOG_LEVEL ?? 'warn';
   const startedAt = Date.now();
   try {
     stack = await startStack({

@@ -62,18 +62,16 @@ export function summarize(components: Readonly<Record<string, ComponentCounters>
   };
 }
 
-/** One line, no secrets; fits a 160-column terminal. */
+/** One line, no secrets; drops and errors come first so a narrow terminal never cuts them off. */
 export function formatStatusLine(summary: PipelineSummary, elapsedMs?: number): string {
   const e = summary.eventsByConsumerGroup;
   const parts = [
-    `sent ${summary.readingsSent}`,
-    `edge ${summary.edgeAccepted} accepted/${summary.upstreamMessages} upstream`,
-    `events warm ${e.warm} cold ${e.cold} analytics ${e.analytics}`,
+    `sent ${summary.readingsSent} drops ${summary.drops} errors ${summary.errors}`,
+    `edge ${summary.edgeAccepted} accepted, ${summary.upstreamMessages} upstream`,
+    `events warm/cold/analytics ${e.warm}/${e.cold}/${e.analytics}`,
     `cosmos ${summary.cosmosDocuments} docs`,
     `blobs ${summary.blobs}`,
     `iotanalytics ${summary.iotAnalyticsMessages} msgs`,
-    `drops ${summary.drops}`,
-    `errors ${summary.errors}`,
   ];
   const prefix = elapsedMs === undefined ? '' : `[${Math.round(elapsedMs / 1000)}s] `;
   return prefix + parts.join(' | ');

@@ -145,7 +145,7 @@ describe('status line', () => {
       errors: 3,
     });
     expect(formatStatusLine(summary, 12_300)).toBe(
-      '[12s] sent 15 | edge 5 accepted/2 upstream | events warm 7 cold 7 analytics 6 | cosmos 14 docs | blobs 3 | iotanalytics 0 msgs | drops 5 | errors 3',
+      '[12s] sent 15 drops 5 errors 3 | edge 5 accepted, 2 upstream | events warm/cold/analytics 7/7/6 | cosmos 14 docs | blobs 3 | iotanalytics 0 msgs',
     );
   });
 });
