@@ -9,6 +9,10 @@ import { DEFAULT_CHANNEL as IOTA_DEFAULT_CHANNEL, startIotAnalyticsEmulator } fr
 import type { SimulatorOptions } from '../simulator/simulator.js';
 import { startSimulator } from '../simulator/simulator.js';
 import { findDevice, identityConnectionString, registryPath, updateRegistry, withDevice } from '../iothub/registry.js';
+import type * as HubModule from '../iothub/emulator.js';
+import type * as EdgeModule from '../edge/index.js';
+import type * as FunctionsHostModule from '../functions-host/index.js';
+import type { Connections } from '../connections.js';
 import type { ComponentSpec, RunningComponent } from './lifecycle.js';
 import type { ComponentName, PortOptions } from './options.js';
 import { DEPENDENCIES } from './options.js';
@@ -57,52 +61,13 @@ async function optionalModule<T>(relativePath: string): Promise<T | undefined> {
 
 type Started = ReadonlyMap<string, RunningComponent>;
 
-// The slices of the other parts' modules used here ("-Like": only what is called).
+// The hub connection as the edge module and the simulator read it (a slice of the hub's connection).
 interface HubConnectionLike {
   hostName: string;
   mqttPort: number;
   caCertPath: string;
   eventHubsConnectionString: string;
   partitionCount: number;
-}
-interface HubModuleLike {
-  startIotHub(options: {
-    dir: string;
-    mqttPort?: number;
-    amqpPort?: number;
-    partitionCount?: number;
-    logger?: Logger;
-  }): Promise<{
-    connection: HubConnectionLike;
-    stop(): Promise<void>;
-    metrics?(): Record<string, unknown>;
-  }>;
-}
-interface EdgeModuleLike {
-  startEdge(options: {
-    dir: string;
-    hub: HubConnectionLike;
-    mqttPort?: number;
-    metricsPort?: number;
-    persistence?: boolean;
-    settings?: Readonly<Record<string, string>>;
-    log?: Logger;
-  }): Promise<{ connection: { mqttUrl: string; metricsUrl: string }; stop(): Promise<void> }>;
-}
-interface FunctionsHostModuleLike {
-  CHECKPOINT_CONTAINER: string;
-  settingsFromConnections(
-    connections: Record<string, unknown>,
-    env: Readonly<Record<string, string | undefined>>,
-  ): Record<string, string>;
-  startFunctionsHost(options: {
-    settings: Record<string, string>;
-    ensureResources?: boolean;
-    logger?: Logger;
-  }): Promise<{
-    counters(): { events: Record<string, number>; errors: number; deadLettered: number; abandoned: number };
-    stop(): Promise<void>;
-  }>;
 }
 
 function connectionOf<T>(started: Started, name: ComponentName): T {
@@ -186,7 +151,7 @@ function iotAnalyticsSpec(settings: StackSettings): ComponentSpec {
 }
 
 async function hubSpec(settings: StackSettings): Promise<ComponentSpec | undefined> {
-  const hubModule = await optionalModule<HubModuleLike>('../iothub/emulator.js');
+  const hubModule = await optionalModule<typeof HubModule>('../iothub/emulator.js');
   if (!hubModule) return undefined;
   return {
     name: 'hub',
@@ -202,7 +167,7 @@ async function hubSpec(settings: StackSettings): Promise<ComponentSpec | undefin
       return {
         connection: hub.connection,
         hub,
-        counters: () => numericCounters(hub.metrics?.() ?? {}),
+        counters: () => numericCounters({ ...hub.metrics() }),
         stop: () => hub.stop(),
       } as RunningComponent;
     },
@@ -223,7 +188,7 @@ function numericCounters(value: Record<string, unknown>): Record<string, number>
 }
 
 async function edgeSpec(settings: StackSettings): Promise<ComponentSpec | undefined> {
-  const edgeModule = await optionalModule<EdgeModuleLike>('../edge/index.js');
+  const edgeModule = await optionalModule<typeof EdgeModule>('../edge/index.js');
   if (!edgeModule) return undefined;
   return {
     name: 'edge',
@@ -290,7 +255,7 @@ export async function rewindConsumerGroup(
 }
 
 async function functionsSpec(settings: StackSettings): Promise<ComponentSpec | undefined> {
-  const hostModule = await optionalModule<FunctionsHostModuleLike>('../functions-host/index.js');
+  const hostModule = await optionalModule<typeof FunctionsHostModule>('../functions-host/index.js');
   if (!hostModule) return undefined;
   return {
     name: 'functions',
@@ -306,7 +271,7 @@ async function functionsSpec(settings: StackSettings): Promise<ComponentSpec | u
       const rewound = await rewindConsumerGroup(storage.connectionString, hostModule.CHECKPOINT_CONTAINER, 'warm');
       if (rewound > 0) settings.warn('cosmos starts empty (memory only): rebuilding the warm path from the hub log');
       // Only the process environment's app settings override; the stack's own endpoints win otherwise.
-      const appSettings = hostModule.settingsFromConnections(connections, {});
+      const appSettings = hostModule.settingsFromConnections(connections as Connections, {});
       const host = await hostModule.startFunctionsHost({
         settings: appSettings,
         ensureResources: true,
