@@ -376,8 +376,10 @@ function simulatorSpec(settings: StackSettings): ComponentSpec {
       return Object.assign(
         {
           counters: () => {
-            const { statusFailByError: _byError, ...counters } = simulator.counters();
-            return counters;
+            const { statusFailByError, ...counters } = simulator.counters();
+            // Fail statuses by the connector's error code, flat (e.g. `statusFail.QueueFullException`).
+            const byError = Object.entries(statusFailByError).map(([code, n]) => [`statusFail.${code}`, n] as const);
+            return { ...counters, ...Object.fromEntries(byError) };
           },
           stop: async () => {
             clearInterval(saver);
