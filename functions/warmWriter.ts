@@ -8,10 +8,10 @@
  * - one `latest` document per device moves only forward: it is replaced with IfMatch on its etag, so two
  *   concurrent batches cannot move it backwards (412 → re-read and decide again; 409 on create → the
  *   same). Losing that race to a newer reading is expected, not an error;
- * - 429 and transient errors are retried by the SDK; what still fails makes `writeWarm` throw, so the
+ * - 429 and transient errors are retried (per operation here, per request by the SDK); what still fails makes `writeWarm` throw, so the
  *   host's retry policy replays the whole batch (harmless: every write is idempotent).
  */
-import type { BulkOperationResult, Container, JSONObject, OperationInput } from '@azure/cosmos';
+import type { Container, JSONObject, OperationInput } from '@azure/cosmos';
 import { BulkOperationType } from '@azure/cosmos';
 import type { TelemetryRecord } from './record.js';
 
@@ -96,29 +96,65 @@ export async function writeWarm(container: Container, records: readonly Telemetr
   return { documents: records.length, latestUpdated, latestUnchanged: outcomes.length - latestUpdated };
 }
 
-/** Bulk upsert (the SDK groups operations per partition range, with its own 429 handling and concurrency). */
+/** Cosmos DB takes at most 100 operations per bulk request and partition key range. */
+const BULK_CHUNK = 100;
+/** Bulk requests in flight at once per batch. */
+const BULK_CONCURRENCY = 4;
+/** Per-operation statuses worth another try: timeout, throttled, retry-with, unavailable, failed dependency. */
+const RETRYABLE_STATUSES = new Set([408, 429, 449, 503, 424]);
+const MAX_BULK_ATTEMPTS = 6;
+const BULK_BACKOFF_MS = 100;
+
+/**
+ * Upsert readings with `items.bulk`: it sends each chunk at once. (`executeBulkOperations` in
+ * @azure/cosmos 4.9 sleeps a full second before it looks for a finished partial batch, which put a 1 s
+ * floor under every invocation and capped each partition at one trigger batch per second.) `bulk`
+ * reports throttling per operation, so those operations are retried here with exponential backoff;
+ * request-level throttling is retried by the SDK's own policy.
+ */
 export async function upsertReadings(container: Container, documents: readonly ReadingDocument[]): Promise<void> {
-  const operations: OperationInput[] = documents.map((doc) => ({
-    operationType: BulkOperationType.Upsert,
-    partitionKey: doc.pk,
-    resourceBody: doc as unknown as JSONObject,
-  }));
-  const results = await container.items.executeBulkOperations(operations);
-  const failed = results.filter((r) => !succeeded(r));
-  if (failed.length > 0) {
-    const first = failed[0] as BulkOperationResult;
-    const status = first.response?.statusCode ?? first.error?.code ?? 'no response';
-    const id = (first.operationInput as { resourceBody?: { id?: string } }).resourceBody?.id;
-    throw new Error(
-      `warm path: ${failed.length} of ${documents.length} upserts failed after the SDK's retries; first: id ${id ?? '?'} status ${String(status)}` +
-        (first.error?.message ? ` (${first.error.message.split('\n')[0]})` : ''),
-    );
+  let pending = documents;
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    const statuses = await bulkUpsert(container, pending);
+    const retry: ReadingDocument[] = [];
+    const failed: Array<{ id: string; status: number }> = [];
+    statuses.forEach((status, i) => {
+      if (status >= 200 && status < 300) return;
+      if (RETRYABLE_STATUSES.has(status) && attempt < MAX_BULK_ATTEMPTS) retry.push(pending[i]!);
+      else failed.push({ id: pending[i]!.id, status });
+    });
+    if (failed.length > 0) {
+      throw new Error(
+        `warm path: ${failed.length} of ${documents.length} upserts failed` +
+          (attempt > 1 ? ` after ${attempt} attempts` : '') +
+          `; first: id ${failed[0]!.id} status ${failed[0]!.status}`,
+      );
+    }
+    if (retry.length > 0) await new Promise((r) => setTimeout(r, BULK_BACKOFF_MS * 2 ** (attempt - 1)));
+    pending = retry;
   }
 }
 
-function succeeded(result: BulkOperationResult): boolean {
-  const status = result.response?.statusCode;
-  return result.error === undefined && status !== undefined && status >= 200 && status < 300;
+/** The status code of each document's upsert, in order. */
+async function bulkUpsert(container: Container, documents: readonly ReadingDocument[]): Promise<number[]> {
+  const statuses = new Array<number>(documents.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < documents.length) {
+      const start = next;
+      next += BULK_CHUNK;
+      const chunk = documents.slice(start, start + BULK_CHUNK);
+      const operations: OperationInput[] = chunk.map((doc) => ({
+        operationType: BulkOperationType.Upsert,
+        partitionKey: doc.pk,
+        resourceBody: doc as unknown as JSONObject,
+      }));
+      const responses = await container.items.bulk(operations, { continueOnError: true });
+      responses.forEach((response, i) => (statuses[start + i] = response?.statusCode ?? 0));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, Math.ceil(documents.length / BULK_CHUNK)) }, worker));
+  return statuses;
 }
 
 const MAX_LATEST_ATTEMPTS = 10;
