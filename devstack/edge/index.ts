@@ -13,6 +13,7 @@ import { startEdgeModule } from '../../edge-module/app.js';
 import type { EdgeModule, EdgeModuleClient } from '../../edge-module/app.js';
 import { loadEdgeConfig } from '../../edge-module/config.js';
 import { findIdentity, identityConnectionString, registryPath, updateRegistry, withDevice, withModule } from '../iothub/registry.js';
+import { DEFAULT_CHANNEL } from '../iotanalytics/index.js';
 
 const { ModuleClient } = azureIotDevice;
 const { Mqtt } = azureIotDeviceMqtt;
@@ -88,7 +89,8 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
   const env: Record<string, string | undefined> = {
     MemorySize: '65536',
     PublishInterval: '1',
-    IotAnalyticsDefaultChannelName: 'devstack_default',
+    // The same default channel as the IoT Analytics emulator and the functions use.
+    IotAnalyticsDefaultChannelName: DEFAULT_CHANNEL,
     MQTT_HOST: options.host ?? '127.0.0.1',
     MQTT_PORT: String(options.mqttPort ?? 0),
     METRICS_HOST: options.host ?? '127.0.0.1',

@@ -5,7 +5,7 @@
  */
 import { startStorage } from '../storage/index.js';
 import { startCosmos } from '../cosmos/index.js';
-import { DEFAULT_CHANNEL as IOTA_DEFAULT_CHANNEL, startIotAnalyticsEmulator } from '../iotanalytics/index.js';
+import { DEFAULT_CHANNEL as IOTA_DEFAULT_CHANNEL, faultsFromEnv, startIotAnalyticsEmulator } from '../iotanalytics/index.js';
 import type { SimulatorOptions } from '../simulator/simulator.js';
 import { startSimulator } from '../simulator/simulator.js';
 import { findDevice, identityConnectionString, registryPath, updateRegistry, withDevice } from '../iothub/registry.js';
@@ -135,6 +135,8 @@ function iotAnalyticsSpec(settings: StackSettings): ComponentSpec {
         dir: settings.dir,
         port: settings.ports.iotAnalytics,
         channels: [TELEMETRY_CHANNEL, DEFAULT_CHANNEL],
+        // IOTANALYTICS_FAULT_* work under npm start as under npm run iotanalytics.
+        faults: faultsFromEnv(),
       });
       return {
         connection: emulator.connection,
