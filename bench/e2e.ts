@@ -144,7 +144,13 @@ async function main(): Promise<void> {
       `${drained ? 'drained' : 'drain timed out'} after ${((Date.now() - publishEndMs) / 1000).toFixed(1)} s; checking every id\n`,
     );
     const sent = [...simulator.sent.keys()];
-    const comparison = compare(sent, await cosmosContent(cosmos));
+    // The drain signal follows each stream's `latest` document, which can move ahead of readings still in
+    // another invocation; "lost" must mean never arrived, so re-check until complete or 30 s pass.
+    let comparison = compare(sent, await cosmosContent(cosmos));
+    for (const settleUntil = Date.now() + 30_000; comparison.missing.length > 0 && Date.now() < settleUntil; ) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      comparison = compare(sent, await cosmosContent(cosmos));
+    }
     const lost = comparison.missing.length + (sent.length < total ? total - sent.length : 0);
     const firstPublishMs = Math.min(...[...simulator.sent.values()].map((r) => r.publishedAtMs));
     const publishRate = total / ((publishEndMs - firstPublishMs) / 1000);
