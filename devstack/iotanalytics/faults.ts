@@ -91,18 +91,6 @@ export function faultsFromEnv(env: NodeJS.ProcessEnv = process.env): Faults {
   }
 }
 
-/** A small seeded PRNG (mulberry32), so a fault run can be replayed exactly with the same seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export type FaultDecision =
   { kind: 'none' } | { kind: 'throttle' } | { kind: 'serverError'; status: 500 | 503 } | { kind: 'missingChannel' };
 

@@ -5,7 +5,11 @@
  */
 import { startStorage } from '../storage/index.js';
 import { startCosmos } from '../cosmos/index.js';
-import { DEFAULT_CHANNEL as IOTA_DEFAULT_CHANNEL, faultsFromEnv, startIotAnalyticsEmulator } from '../iotanalytics/index.js';
+import {
+  DEFAULT_CHANNEL as IOTA_DEFAULT_CHANNEL,
+  faultsFromEnv,
+  startIotAnalyticsEmulator,
+} from '../iotanalytics/index.js';
 import type { SimulatorOptions } from '../simulator/simulator.js';
 import { startSimulator } from '../simulator/simulator.js';
 import { findDevice, identityConnectionString, registryPath, updateRegistry, withDevice } from '../iothub/registry.js';
@@ -94,15 +98,22 @@ function storageSpec(settings: StackSettings): ComponentSpec {
     dependsOn: DEPENDENCIES.storage,
     async start() {
       const server = await startStorage({ dir: settings.dir, port: settings.ports.storage });
-      const probe = blobsProbe(server.connection.connectionString, server.connection.coldContainer);
-      return {
-        connection: server.connection,
-        counters: () => probe.read(),
-        stop: async () => {
-          probe.close();
-          await server.stop();
-        },
-      };
+      return withProbe(server, blobsProbe(server.connection.connectionString, server.connection.coldContainer));
+    },
+  };
+}
+
+/** A server whose counters come from a probe: the probe closes before the server stops. */
+function withProbe<C>(
+  server: { readonly connection: C; stop(): Promise<void> },
+  probe: { read(): Readonly<Record<string, number>> | Promise<Readonly<Record<string, number>>>; close(): void },
+) {
+  return {
+    connection: server.connection,
+    counters: () => probe.read(),
+    stop: async () => {
+      probe.close();
+      await server.stop();
     },
   };
 }
@@ -113,15 +124,7 @@ function cosmosSpec(settings: StackSettings): ComponentSpec {
     dependsOn: DEPENDENCIES.cosmos,
     async start() {
       const server = await startCosmos({ dir: settings.dir, port: settings.ports.cosmos });
-      const probe = cosmosDocumentsProbe(server.connection as CosmosConnectionLike);
-      return {
-        connection: server.connection,
-        counters: () => probe.read(),
-        stop: async () => {
-          probe.close();
-          await server.stop();
-        },
-      };
+      return withProbe(server, cosmosDocumentsProbe(server.connection as CosmosConnectionLike));
     },
   };
 }

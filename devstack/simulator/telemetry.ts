@@ -6,6 +6,7 @@
  * every hop unchanged (edge batch envelope `json`/`base64`, record `body`/`bodyBase64`, Cosmos document,
  * cold blob line, IoT Analytics payload), so a sink's content can be compared with what was sent by id.
  */
+import { seededRandom } from '../random.js';
 
 export interface Reading {
   readonly readingId: string;
@@ -16,18 +17,6 @@ export interface Reading {
   readonly temperatureC: number;
   readonly humidityPct: number;
   readonly vibrationMmS: number;
-}
-
-/** Small, fast, seedable PRNG (mulberry32): reproducible streams per device. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function hashSeed(text: string): number {
