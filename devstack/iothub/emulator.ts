@@ -16,9 +16,8 @@ import type { Logger } from 'pino';
 import { ensureDevstackCertificates } from '../certs.js';
 import { startEventHubsEndpoint } from './amqp/index.js';
 import { openPartitionedLog } from './log/index.js';
-import type { HubSystemProperties } from './log-types.js';
 import { startMqttEndpoint } from './mqtt/broker.js';
-import type { MqttMetrics } from './mqtt/broker.js';
+import type { MqttEndpoint } from './mqtt/broker.js';
 import {
   LiveRegistry,
   findIdentity,
@@ -32,7 +31,6 @@ import {
 } from './registry.js';
 import type { DeviceIdentity } from './registry.js';
 import { TwinStore } from './twins.js';
-import type { TwinDocument, TwinProperties } from './twins.js';
 
 export const DEFAULTS = {
   host: '127.0.0.1',
@@ -94,20 +92,10 @@ export interface HubRegistry {
   connectionString(deviceId: string, moduleId?: string): string;
 }
 
-export interface IotHub {
+/** The running emulator: module inputs, twins and metrics are the MQTT endpoint's own. */
+export interface IotHub extends Pick<MqttEndpoint, 'sendToModuleInput' | 'updateDesired' | 'getTwin' | 'metrics'> {
   readonly connection: IotHubConnection;
   readonly registry: HubRegistry;
-  sendToModuleInput(
-    deviceId: string,
-    moduleId: string,
-    inputName: string,
-    body: Buffer | string,
-    properties?: Readonly<Record<string, string>>,
-    systemProperties?: HubSystemProperties,
-  ): Promise<void>;
-  updateDesired(deviceId: string, moduleId: string | undefined, patch: TwinProperties): Promise<TwinDocument>;
-  getTwin(deviceId: string, moduleId?: string): TwinDocument;
-  metrics(): MqttMetrics;
   /** Stops both endpoints, then flushes and closes the log. */
   stop(): Promise<void>;
 }
