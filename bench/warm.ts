@@ -19,8 +19,41 @@ import type { Container } from '@azure/cosmos';
 import type { TelemetryRecord } from '../functions/record.js';
 import { toReadingDocument, writeWarm } from '../functions/warmWriter.js';
 import { planColdBlobs } from '../functions/coldPath.js';
-import { countBatchPutCalls } from '../functions/analyticsForwarder.js';
+import { forwardReadings } from '../functions/analyticsForwarder.js';
+import type { Reading } from '../functions/record.js';
 import { loadConnectorConfig } from '../batching/config.js';
+import type { ConnectorConfig } from '../batching/config.js';
+import type { Sink } from '../batching/types.js';
+
+/** How many BatchPutMessage calls per channel forwarding these readings takes (no network: a counting sink). */
+async function countBatchPutCalls(
+  channels: readonly string[],
+  config: ConnectorConfig,
+): Promise<Record<string, number>> {
+  const calls: Record<string, number> = {};
+  const sink: Sink = {
+    send: async (batch) => {
+      calls[batch.channel] = (calls[batch.channel] ?? 0) + 1;
+      return { type: 'delivered', failures: [] };
+    },
+  };
+  const readings: Reading[] = channels.map((channel, i) => ({
+    record: {
+      id: `0-${i}-0`,
+      deviceId: 'd',
+      channel,
+      ts: '',
+      enqueuedAt: '',
+      partition: '0',
+      sequenceNumber: i,
+      index: 0,
+      properties: {},
+    },
+    payload: Buffer.from(`{"i":${i}}`),
+  }));
+  await forwardReadings(readings, { config, sink, deadlineMs: Date.now() + 60_000 });
+  return calls;
+}
 
 const RECORDS = Number(process.env.BENCH_WARM_RECORDS ?? 20_000);
 /** Through the delay proxy the naive loop is timed on fewer records and reported as a rate. */
@@ -68,7 +101,10 @@ async function startCosmosChild(dir: string): Promise<CosmosChild> {
 }
 
 /** A TCP proxy that delays every chunk by `delayMs` in each direction, keeping order. */
-async function startDelayProxy(target: { host: string; port: number }, delayMs: number): Promise<{ port: number; close(): Promise<void> }> {
+async function startDelayProxy(
+  target: { host: string; port: number },
+  delayMs: number,
+): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const pipeDelayed = (from: net.Socket, to: net.Socket): void => {
     const queue: Array<{ due: number; chunk: Buffer }> = [];
@@ -76,7 +112,8 @@ async function startDelayProxy(target: { host: string; port: number }, delayMs: 
     const drain = (): void => {
       timer = undefined;
       const now = performance.now();
-      while (queue.length > 0 && (queue[0] as { due: number }).due <= now) to.write((queue.shift() as { chunk: Buffer }).chunk);
+      while (queue.length > 0 && (queue[0] as { due: number }).due <= now)
+        to.write((queue.shift() as { chunk: Buffer }).chunk);
       if (queue.length > 0) timer = setTimeout(drain, Math.max(0, (queue[0] as { due: number }).due - now));
     };
     from.on('data', (chunk: Buffer) => {
@@ -127,11 +164,25 @@ function makeRecords(count: number, runTag: string): TelemetryRecord[] {
   });
 }
 
-async function containerFor(cosmos: CosmosChild, endpoint: string, ca: Buffer, name: string): Promise<{ container: Container; dispose(): void }> {
+async function containerFor(
+  cosmos: CosmosChild,
+  endpoint: string,
+  ca: Buffer,
+  name: string,
+): Promise<{ container: Container; dispose(): void }> {
   const agent = new https.Agent({ ca, keepAlive: true });
-  const cosmosClient = new CosmosClient({ endpoint, key: cosmos.key, agent, connectionPolicy: { enableEndpointDiscovery: false } });
+  const cosmosClient = new CosmosClient({
+    endpoint,
+    key: cosmos.key,
+    agent,
+    connectionPolicy: { enableEndpointDiscovery: false },
+  });
   const { database } = await cosmosClient.databases.createIfNotExists({ id: cosmos.database });
-  const { container } = await database.containers.createIfNotExists({ id: name, partitionKey: { paths: ['/pk'] }, defaultTtl: -1 });
+  const { container } = await database.containers.createIfNotExists({
+    id: name,
+    partitionKey: { paths: ['/pk'] },
+    defaultTtl: -1,
+  });
   return {
     container,
     dispose: () => {
@@ -153,7 +204,13 @@ async function timeNaive(container: Container, records: TelemetryRecord[]): Prom
   return records.length / ((performance.now() - started) / 1000);
 }
 
-async function measure(label: string, cosmos: CosmosChild, endpoint: string, ca: Buffer, naiveCount: number): Promise<string> {
+async function measure(
+  label: string,
+  cosmos: CosmosChild,
+  endpoint: string,
+  ca: Buffer,
+  naiveCount: number,
+): Promise<string> {
   const records = makeRecords(RECORDS, label);
   const writer = await containerFor(cosmos, endpoint, ca, `bench-writer-${label}`);
   const naive = await containerFor(cosmos, endpoint, ca, `bench-naive-${label}`);
@@ -182,7 +239,9 @@ async function main(): Promise<void> {
     Array.from({ length: 2000 }, (_, i) => channels[i % channels.length] as string),
     loadConnectorConfig({ MemorySize: '65536', PublishInterval: '0', IotAnalyticsBatchSizePerChannel: '100' }),
   );
-  console.log(`forwarder: BatchPutMessage calls per channel for 2000 readings: ${JSON.stringify(perChannel)} (batch size 100)`);
+  console.log(
+    `forwarder: BatchPutMessage calls per channel for 2000 readings: ${JSON.stringify(perChannel)} (batch size 100)`,
+  );
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'iot-ingest-bench-warm-'));
   const cosmos = await startCosmosChild(dir);

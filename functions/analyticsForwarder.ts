@@ -84,7 +84,8 @@ export async function forwardReadings(readings: readonly Reading[], options: For
     clock: { now },
     timer: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
     onStatus,
-    onSinkError: (batch, error) => options.log?.warn({ channel: batch.channel, err: (error as Error)?.message }, 'sink threw'),
+    onSinkError: (batch, error) =>
+      options.log?.warn({ channel: batch.channel, err: (error as Error)?.message }, 'sink threw'),
   });
 
   // Queues only live for this invocation: flush before one would overflow, instead of dropping.
@@ -117,7 +118,12 @@ export async function forwardReadings(readings: readonly Reading[], options: For
     ) {
       await flush();
       if (expired) {
-        fail(reading, 'ShutdownException', 'the invocation time budget ran out before this reading was sent', 'shutdown');
+        fail(
+          reading,
+          'ShutdownException',
+          'the invocation time budget ran out before this reading was sent',
+          'shutdown',
+        );
         continue;
       }
     }
@@ -129,38 +135,15 @@ export async function forwardReadings(readings: readonly Reading[], options: For
     }
   }
   await pump.flush(options.deadlineMs);
-  for (const status of engine.failAll('shutdown', 'ShutdownException', 'the invocation time budget ran out before this reading was sent')) {
+  for (const status of engine.failAll(
+    'shutdown',
+    'ShutdownException',
+    'the invocation time budget ran out before this reading was sent',
+  )) {
     onStatus(status);
   }
   await pump.stop();
   return { forwarded, undelivered, failuresByCode };
-}
-
-/** How many BatchPutMessage calls per channel forwarding these readings takes (no network: a counting sink). */
-export async function countBatchPutCalls(channels: readonly string[], config: ConnectorConfig): Promise<Record<string, number>> {
-  const calls: Record<string, number> = {};
-  const sink: Sink = {
-    send: async (batch) => {
-      calls[batch.channel] = (calls[batch.channel] ?? 0) + 1;
-      return { type: 'delivered', failures: [] };
-    },
-  };
-  const readings: Reading[] = channels.map((channel, i) => ({
-    record: {
-      id: `0-${i}-0`,
-      deviceId: 'd',
-      channel,
-      ts: '',
-      enqueuedAt: '',
-      partition: '0',
-      sequenceNumber: i,
-      index: 0,
-      properties: {},
-    },
-    payload: Buffer.from(`{"i":${i}}`),
-  }));
-  await forwardReadings(readings, { config, sink, deadlineMs: Date.now() + 60_000 });
-  return calls;
 }
 
 export function createAnalyticsForwarderHandler(runtime: Runtime): EventHubHandler {
@@ -193,17 +176,31 @@ export function createAnalyticsForwarderHandler(runtime: Runtime): EventHubHandl
       runtime.counters.blobs += 1;
       const first = result.undelivered[0];
       batch.log.warn(
-        { deadLettered: result.undelivered.length, failuresByCode: result.failuresByCode, firstError: `${first?.error}: ${first?.errorMessage}`, blob: name },
+        {
+          deadLettered: result.undelivered.length,
+          failuresByCode: result.failuresByCode,
+          firstError: `${first?.error}: ${first?.errorMessage}`,
+          blob: name,
+        },
         'readings dead-lettered',
       );
     }
     batch.log.info(
-      { events: batch.events.length, readings: batch.readings.length, forwarded: result.forwarded, deadLettered: result.undelivered.length },
+      {
+        events: batch.events.length,
+        readings: batch.readings.length,
+        forwarded: result.forwarded,
+        deadLettered: result.undelivered.length,
+      },
       'readings forwarded',
     );
   };
 }
 
-export const analyticsForwarderFunction = defineEventHubFunction(ANALYTICS_FORWARDER, 'analytics', createAnalyticsForwarderHandler);
+export const analyticsForwarderFunction = defineEventHubFunction(
+  ANALYTICS_FORWARDER,
+  'analytics',
+  createAnalyticsForwarderHandler,
+);
 
 app.eventHub(analyticsForwarderFunction.name, analyticsForwarderFunction.options);
