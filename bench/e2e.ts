@@ -19,7 +19,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createCosmosClient } from '../cli/clients.js';
+import { CosmosClient } from '@azure/cosmos';
+import { cosmosClientOptions } from '../contracts/cosmos.js';
 import { startStack } from '../devstack/orchestrator/stack.js';
 import type { Simulator } from '../devstack/simulator/simulator.js';
 import { SensorModel } from '../devstack/simulator/telemetry.js';
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
     container: string;
     caCertPath?: string;
   };
-  const client = createCosmosClient(cosmos);
+  const client = new CosmosClient(cosmosClientOptions(cosmos));
   const container = client.database(cosmos.database).container(cosmos.container);
 
   try {

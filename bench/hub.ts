@@ -39,7 +39,7 @@ import iotDeviceMqtt from 'azure-iot-device-mqtt';
 import pino from 'pino';
 import { ensureDevstackCertificates } from '../devstack/certs.js';
 import { startIotHub } from '../devstack/iothub/emulator.js';
-import { updateRegistry, withDevice } from '../devstack/iothub/registry.js';
+import { updateRegistry, withDevice } from '../contracts/registry.js';
 
 // azure-iot-device is CommonJS; under tsx its named exports are only reachable through the default.
 const { Client, Message } = iotDevice;

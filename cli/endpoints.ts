@@ -4,8 +4,8 @@
  * real Cosmos DB and storage account or the local one. Settings from connections.json are used only
  * when they describe the same endpoint, never mixed with another account's.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { connectionsPath, devstackDir, readConnectionsSync } from '@iot-ingest/contracts';
+import type { Connections } from '@iot-ingest/contracts';
 
 export interface CosmosFlags {
   cosmosEndpoint?: string;
@@ -32,25 +32,16 @@ export interface CosmosTarget {
 
 export type StorageTarget = { connectionString: string; container: string } | { accountUrl: string; container: string };
 
-/** The parts of connections.json the CLI reads (devstack/connections.ts writes it). */
-export interface DevstackConnections {
-  cosmos?: { endpoint?: string; key?: string; database?: string; container?: string; caCertPath?: string };
-  storage?: { connectionString?: string; coldContainer?: string };
-}
+/** The parts of connections.json the CLI reads (the shape lives in @iot-ingest/contracts). */
+export type DevstackConnections = Pick<Connections, 'cosmos' | 'storage'>;
 
 export function devstackConnectionsPath(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(path.resolve(env.IOT_INGEST_DEVSTACK_DIR ?? '.devstack'), 'connections.json');
+  return connectionsPath(devstackDir(env));
 }
 
 /** connections.json, or `{}` when there is none (no devstack running here). */
 export function readDevstackConnections(env: NodeJS.ProcessEnv = process.env): DevstackConnections {
-  const file = devstackConnectionsPath(env);
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as DevstackConnections;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new Error(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
-  }
+  return readConnectionsSync(devstackDir(env));
 }
 
 const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);

@@ -3,7 +3,8 @@
  * Errors become one line naming what failed (endpoint, database/container, or the SQL).
  */
 import type { JSONValue } from '@azure/cosmos';
-import { createCosmosClient } from './clients.js';
+import { CosmosClient } from '@azure/cosmos';
+import { cosmosClientOptions } from '@iot-ingest/contracts';
 import { oneLine } from './errors.js';
 import type { CosmosTarget } from './endpoints.js';
 import type { QueryParameter } from './params.js';
@@ -18,7 +19,7 @@ function cosmosMessage(err: unknown): string {
 export async function runWarmQuery(target: CosmosTarget, sql: string, params: QueryParameter[]): Promise<unknown[]> {
   // Without a key: Microsoft Entra ID (az login, managed identity…); loaded only then, it is heavy.
   const credential = target.key ? undefined : new (await import('@azure/identity')).DefaultAzureCredential();
-  const client = createCosmosClient({ ...target, ...(credential ? { credential } : {}) });
+  const client = new CosmosClient(cosmosClientOptions({ ...target, credential }));
   try {
     const container = client.database(target.database).container(target.container);
     const { resources } = await container.items

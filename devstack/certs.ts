@@ -6,7 +6,8 @@
  * the CA file (`caCertPath`) for that one client; TLS verification is never turned off.
  */
 import { generate } from 'selfsigned';
-import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '@iot-ingest/contracts';
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 
@@ -20,12 +21,6 @@ export interface DevstackCertificates {
 }
 
 const VALIDITY_DAYS = 825;
-
-async function writeAtomic(file: string, content: string, mode: number): Promise<void> {
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, content, { mode });
-  await rename(temp, file);
-}
 
 async function tryLoad(dir: string): Promise<DevstackCertificates | undefined> {
   const caCertPath = path.join(dir, 'ca.pem');
@@ -100,9 +95,9 @@ async function loadOrGenerate(dir: string): Promise<DevstackCertificates> {
   const caCertPath = path.join(dir, 'ca.pem');
   const serverCertPath = path.join(dir, 'server.pem');
   const serverKeyPath = path.join(dir, 'server-key.pem');
-  await writeAtomic(serverKeyPath, server.private, 0o600);
-  await writeAtomic(serverCertPath, server.cert, 0o644);
-  await writeAtomic(caCertPath, ca.cert, 0o644);
+  await writeFileAtomic(serverKeyPath, server.private, { mode: 0o600 });
+  await writeFileAtomic(serverCertPath, server.cert, { mode: 0o644 });
+  await writeFileAtomic(caCertPath, ca.cert, { mode: 0o644 });
   // The CA key is not kept: nothing else is ever signed with it.
   return {
     caCertPath,

@@ -4,8 +4,8 @@
  * within STOP_DEADLINE_MS or a second signal came), and turn a start-up failure into one line on stderr
  * and exit code 1.
  */
-import type { Connections } from './connections.js';
-import { mergeConnection } from './connections.js';
+import type { Connections } from '@iot-ingest/contracts';
+import { mergeConnection } from '@iot-ingest/contracts';
 
 interface LogLike {
   info(fields: object, message: string): void;

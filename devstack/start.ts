@@ -5,8 +5,8 @@
  * everything within 10 s.
  */
 import { pino } from 'pino';
-import { connectionsPath } from './connections.js';
-import type { Connections } from './connections.js';
+import { connectionsPath } from '@iot-ingest/contracts';
+import type { Connections } from '@iot-ingest/contracts';
 import { ComponentStartError } from './orchestrator/lifecycle.js';
 import type { LifecycleEvent } from './orchestrator/lifecycle.js';
 import { USAGE, parseStartOptions } from './orchestrator/options.js';

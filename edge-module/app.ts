@@ -5,10 +5,10 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BatchingEngine, createIdGenerator } from '../batching/engine.js';
-import { Pump } from '../batching/pump.js';
-import type { ConnectorConfig } from '../batching/config.js';
-import type { Sink, StatusReport } from '../batching/types.js';
+import { BatchingEngine, createIdGenerator } from '@iot-ingest/batching';
+import { Pump } from '@iot-ingest/batching';
+import type { ConnectorConfig } from '@iot-ingest/batching';
+import type { Sink, StatusReport } from '@iot-ingest/batching';
 import type { EdgeConfig } from './config.js';
 import { EdgeEvents } from './events.js';
 import { Ingest } from './ingest.js';

@@ -3,8 +3,8 @@
  * parameters keep their names and rules (parsed by batching/config.ts); the module's own settings are
  * upper-case environment variables. Every bad value is reported at once, naming the variable and rule.
  */
-import { CONNECTOR_PARAMETERS, parseConnectorConfig } from '../batching/config.js';
-import type { ConfigIssue, ConnectorConfig, ConnectorParameter } from '../batching/config.js';
+import { CONNECTOR_PARAMETERS, parseConnectorConfig } from '@iot-ingest/batching';
+import type { ConfigIssue, ConnectorConfig, ConnectorParameter } from '@iot-ingest/batching';
 import { BILLING_UNIT_BYTES, HUB_MAX_MESSAGE_BYTES } from './sinks/iothub/pack.js';
 
 export type SinkKind = 'iothub' | 'iotanalytics';

@@ -2,8 +2,8 @@
  * The events that matter, each writing its log line and its metric together. Log lines carry ids,
  * channels and codes, never payloads or credentials.
  */
-import type { Batch, BatchOutcome, StatusReport } from '../batching/types.js';
-import type { ConfigIssue } from '../batching/config.js';
+import type { Batch, BatchOutcome, StatusReport } from '@iot-ingest/batching';
+import type { ConfigIssue } from '@iot-ingest/batching';
 import type { Logger } from './log.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { Envelope } from './sinks/iothub/pack.js';

@@ -6,9 +6,9 @@
  * disk (appends resolve in order, so queue order is arrival order); the MQTT PUBACK waits for that.
  * A record is committed only when its message has a final status (success or fail).
  */
-import type { Pump } from '../batching/pump.js';
-import type { StatusReport } from '../batching/types.js';
-import { toConnectorStatus } from '../batching/status.js';
+import type { Pump } from '@iot-ingest/batching';
+import type { StatusReport } from '@iot-ingest/batching';
+import { toConnectorStatus } from '@iot-ingest/batching';
 import type { EdgeEvents } from './events.js';
 import { Checkpointer } from './persistence/checkpointer.js';
 import { decodeRecord, encodeRecord } from './persistence/record.js';

@@ -3,8 +3,8 @@
  * reported properties show every parameter in force and, under `refused`, each desired value that was
  * refused with its reason (the old value stays in force).
  */
-import { CONNECTOR_DEFAULTS, CONNECTOR_PARAMETERS } from '../batching/config.js';
-import type { ConnectorConfig, ConnectorParameter } from '../batching/config.js';
+import { CONNECTOR_DEFAULTS, CONNECTOR_PARAMETERS } from '@iot-ingest/batching';
+import type { ConnectorConfig, ConnectorParameter } from '@iot-ingest/batching';
 import { applyDesired } from './config.js';
 import type { EdgeEvents } from './events.js';
 

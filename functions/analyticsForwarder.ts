@@ -10,10 +10,10 @@
  */
 import { app } from '@azure/functions';
 import type { EventHubHandler } from '@azure/functions';
-import { BatchingEngine } from '../batching/engine.js';
-import { Pump } from '../batching/pump.js';
-import type { ConnectorConfig } from '../batching/config.js';
-import type { Sink, StatusReport } from '../batching/types.js';
+import { BatchingEngine } from '@iot-ingest/batching';
+import { Pump } from '@iot-ingest/batching';
+import type { ConnectorConfig } from '@iot-ingest/batching';
+import type { Sink, StatusReport } from '@iot-ingest/batching';
 import { createIotAnalyticsSink } from './analyticsSink.js';
 import type { Runtime } from './clients.js';
 import type { UndeliveredMessage } from './deadLetter.js';

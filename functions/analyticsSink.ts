@@ -8,8 +8,8 @@
  */
 import { BatchPutMessageCommand } from '@aws-sdk/client-iotanalytics';
 import type { IoTAnalyticsClient } from '@aws-sdk/client-iotanalytics';
-import { outcomeFromBatchPutError, outcomeFromBatchPutResponse } from '../batching/batch-put.js';
-import type { Batch, BatchOutcome, Sink } from '../batching/types.js';
+import { outcomeFromBatchPutError, outcomeFromBatchPutResponse } from '@iot-ingest/batching';
+import type { Batch, BatchOutcome, Sink } from '@iot-ingest/batching';
 
 export interface CountingSink extends Sink {
   /** BatchPutMessage calls made, per channel. */

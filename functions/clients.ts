@@ -6,8 +6,7 @@
  * Local: keys / connection strings, and for the devstack's Cosmos server a CA trusted by that one client.
  * Azure: only endpoints → DefaultAzureCredential (managed identity).
  */
-import https from 'node:https';
-import { readFileSync } from 'node:fs';
+import type https from 'node:https';
 import { CosmosClient } from '@azure/cosmos';
 import type { Container } from '@azure/cosmos';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -15,6 +14,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import { DefaultAzureCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/identity';
 import { IoTAnalyticsClient } from '@aws-sdk/client-iotanalytics';
+import { cosmosClientOptions } from '@iot-ingest/contracts';
 import type { FunctionsConfig } from './config.js';
 import { workerConfig } from './config.js';
 import type { FunctionCounters } from './counters.js';
@@ -52,14 +52,9 @@ export function createRuntime(config: FunctionsConfig): Runtime {
     cosmosContainer() {
       if (!cosmos) {
         const { endpoint, key, caCertPath, database, container } = config.cosmos;
-        // keepAlive: without it every request is a new TLS handshake (and the local server closes each one).
-        const agent = caCertPath ? new https.Agent({ ca: readFileSync(caCertPath), keepAlive: true }) : undefined;
-        const client = new CosmosClient({
-          endpoint,
-          ...(key ? { key } : { aadCredentials: azureCredential() }),
-          ...(agent ? { agent, connectionPolicy: { enableEndpointDiscovery: false } } : {}),
-        });
-        cosmos = { client, agent, container: client.database(database).container(container) };
+        const options = cosmosClientOptions({ endpoint, key, caCertPath, credential: key ? undefined : azureCredential() });
+        const client = new CosmosClient(options);
+        cosmos = { client, agent: options.agent, container: client.database(database).container(container) };
       }
       return cosmos.container;
     },

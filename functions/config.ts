@@ -5,8 +5,8 @@
  * Credentials: locally the settings carry a connection string / key; in Azure only endpoints are given
  * and the clients use DefaultAzureCredential (managed identity). Secrets never appear in errors or logs.
  */
-import { parseConnectorConfig } from '../batching/config.js';
-import type { ConnectorConfig } from '../batching/config.js';
+import { parseConnectorConfig } from '@iot-ingest/batching';
+import type { ConnectorConfig } from '@iot-ingest/batching';
 
 export type Settings = Readonly<Record<string, string | undefined>>;
 

@@ -11,9 +11,10 @@
  *   chosen by the edge only when `JSON.stringify` reproduces the device's bytes (contracts §4).
  * - A malformed envelope never throws: it becomes a dead-letter item with its position.
  */
+import { CHANNEL_PROPERTY, SCHEMA_BATCH_V1, SCHEMA_PROPERTY } from '@iot-ingest/contracts';
+import type { TelemetryRecord } from '@iot-ingest/contracts';
 
-export const SCHEMA_PROPERTY = 'iot-ingest-schema';
-export const SCHEMA_BATCH_V1 = 'batch/v1';
+export type { TelemetryRecord };
 
 /** One Event Hubs event, as the trigger delivers it (see trigger.ts for the mapping from trigger metadata). */
 export interface TelemetryEvent {
@@ -28,25 +29,6 @@ export interface TelemetryEvent {
   readonly offset: string;
   /** ISO 8601, UTC. */
   readonly enqueuedTimeUtc: string;
-}
-
-/** A record (contracts §5). Exactly one of `body` / `bodyBase64` is present. */
-export interface TelemetryRecord {
-  id: string;
-  deviceId: string;
-  moduleId?: string;
-  /** The IoT Analytics channel; null when neither the message nor the configuration names one. */
-  channel: string | null;
-  requestId?: string;
-  /** The payload's own timestamp (ISO), else `enqueuedAt`. */
-  ts: string;
-  enqueuedAt: string;
-  partition: string;
-  sequenceNumber: number;
-  index: number;
-  properties: Record<string, unknown>;
-  body?: unknown;
-  bodyBase64?: string;
 }
 
 /** A record plus the reading's original bytes (what the device sent; the forwarder sends exactly these). */
@@ -86,7 +68,7 @@ const UNKNOWN_DEVICE = 'unknown';
 export function toReadings(event: TelemetryEvent, options: RecordOptions): Normalized {
   const bytes = bodyBytes(event.body);
   const base = baseFields(event);
-  const propertyChannel = stringOrUndefined(event.properties.channel);
+  const propertyChannel = stringOrUndefined(event.properties[CHANNEL_PROPERTY]);
   const parsed = parsedBody(event.body, bytes);
 
   const declared = event.properties[SCHEMA_PROPERTY];

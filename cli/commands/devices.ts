@@ -1,38 +1,28 @@
 /**
  * `iot-ingest devices add|list|remove|connection-string`: the IoT Hub emulator's device registry.
  *
- * The registry is the file `<devstack>/iothub/registry.json` (docs/contracts.md §3, format in
- * docs/iothub-emulator.md); the running emulator re-reads it on change, so edits take effect live. The
- * CLI does not import the emulator (nothing outside devstack/ may): it speaks the file format and the
- * emulator's lock protocol (`registry.json.lock`, created exclusively, stale after 10 s) itself.
- * `add` prints the identity's connection string alone on stdout, built from the running emulator's
+ * The registry format, its lock and the connection strings live in @iot-ingest/contracts, which the
+ * running emulator uses too (it re-reads the file on change, so edits take effect live). `add` prints the
+ * identity's connection string alone on stdout, built from the running emulator's
  * `iotHub.hostName`/`iotHub.mqttPort` in connections.json (or --host-name/--mqtt-port).
  */
 import type { Command } from 'commander';
-import { randomBytes, randomInt } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-
-interface ModuleRecord {
-  moduleId: string;
-  primaryKey: string;
-  generationId: string;
-  createdAt: string;
-}
-
-interface DeviceRecord {
-  deviceId: string;
-  primaryKey: string;
-  generationId: string;
-  edge: boolean;
-  createdAt: string;
-  modules: ModuleRecord[];
-}
-
-interface Registry {
-  version: 1;
-  devices: DeviceRecord[];
-}
+import {
+  connectionsPath,
+  findDevice,
+  identityConnectionString,
+  readConnections,
+  readRegistry,
+  registryPath,
+  updateRegistry,
+  validateId,
+  withDevice,
+  withModule,
+  withoutDevice,
+  withoutModule,
+} from '@iot-ingest/contracts';
+import type { DeviceIdentity, RegistryData } from '@iot-ingest/contracts';
 
 interface CommonFlags {
   dir?: string;
@@ -44,42 +34,24 @@ interface HubFlags extends CommonFlags {
   mqttPort?: string;
 }
 
-interface HubConnection {
-  hostName?: string;
-  mqttPort?: number;
-  registryPath?: string;
-}
-
-const ID_PATTERN = /^[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}$/;
-const LOCK_STALE_MS = 10_000;
-
 function devstackDir(flags: CommonFlags): string {
   return path.resolve(flags.dir ?? process.env.IOT_INGEST_DEVSTACK_DIR ?? '.devstack');
-}
-
-async function readHubConnection(dir: string): Promise<HubConnection | undefined> {
-  const file = path.join(dir, 'connections.json');
-  try {
-    return (JSON.parse(await readFile(file, 'utf8')) as { iotHub?: HubConnection }).iotHub;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
-  }
 }
 
 async function registryFile(flags: CommonFlags): Promise<string> {
   if (flags.registry) return path.resolve(flags.registry);
   const dir = devstackDir(flags);
-  return (await readHubConnection(dir))?.registryPath ?? path.join(dir, 'iothub', 'registry.json');
+  return (await readConnections(dir)).iotHub?.registryPath ?? registryPath(dir);
 }
 
 /** Host and port for connection strings: flags, then env, then the running emulator's connections.json. */
 async function hubEndpoint(flags: HubFlags): Promise<{ hostName: string; mqttPort: number }> {
-  const hub = await readHubConnection(devstackDir(flags));
+  const dir = devstackDir(flags);
+  const hub = (await readConnections(dir)).iotHub;
   const portText = flags.mqttPort ?? process.env.IOTHUB_MQTT_PORT ?? hub?.mqttPort?.toString();
   if (portText === undefined) {
     throw new Error(
-      `the IoT Hub emulator is not configured (no iotHub in ${path.join(devstackDir(flags), 'connections.json')}); start it with npm run hub or pass --mqtt-port`,
+      `the IoT Hub emulator is not configured (no iotHub in ${connectionsPath(dir)}); start it with npm run hub or pass --mqtt-port`,
     );
   }
   const mqttPort = Number(portText);
@@ -89,85 +61,16 @@ async function hubEndpoint(flags: HubFlags): Promise<{ hostName: string; mqttPor
   return { hostName: flags.hostName ?? hub?.hostName ?? 'localhost', mqttPort };
 }
 
-async function readRegistry(file: string): Promise<Registry> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, devices: [] };
-    throw new Error(`cannot read registry ${file}: ${(err as Error).message}`, { cause: err });
-  }
-  const parsed = JSON.parse(text) as Partial<Registry>;
-  if (parsed.version !== 1 || !Array.isArray(parsed.devices)) {
-    throw new Error(`registry ${file} has an unknown shape (expected {"version":1,"devices":[…]})`);
-  }
-  return parsed as Registry;
-}
-
-/** Read-modify-write under the emulator's lock protocol; nothing is written when `change` throws. */
-async function updateRegistry<T>(file: string, change: (registry: Registry) => T): Promise<T> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const lock = `${file}.lock`;
-  for (const deadline = Date.now() + LOCK_STALE_MS; ;) {
-    try {
-      await (await open(lock, 'wx')).close();
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const age = await stat(lock).then(
-        (s) => Date.now() - s.mtimeMs,
-        () => 0,
-      );
-      if (age > LOCK_STALE_MS || Date.now() > deadline) await unlink(lock).catch(() => undefined);
-      else await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-  try {
-    const registry = await readRegistry(file);
-    const result = change(registry);
-    const temp = `${file}.${process.pid}.${Date.now()}.tmp`;
-    await writeFile(temp, JSON.stringify(registry, null, 2) + '\n', { mode: 0o600 });
-    await rename(temp, file);
-    return result;
-  } finally {
-    await unlink(lock).catch(() => undefined);
-  }
-}
-
-function checkId(kind: 'device' | 'module', id: string): void {
-  if (!ID_PATTERN.test(id)) {
-    throw new Error(`${kind} id '${id}' is invalid: use 1-128 of A-Z a-z 0-9 - . % _ * ? ! ( ) , : = @ $ '`);
-  }
-}
-
-function newIdentity(): { primaryKey: string; generationId: string; createdAt: string } {
-  return {
-    primaryKey: randomBytes(32).toString('base64'),
-    generationId: `${Date.now()}${String(randomInt(0, 1_000_000)).padStart(6, '0')}`,
-    createdAt: new Date().toISOString(),
-  };
-}
-
-function connectionString(
-  hub: { hostName: string; mqttPort: number },
-  deviceId: string,
-  key: string,
-  moduleId?: string,
-) {
-  const base = `HostName=${hub.hostName}:${hub.mqttPort};DeviceId=${deviceId};SharedAccessKey=${key}`;
-  return moduleId === undefined ? base : `${base};ModuleId=${moduleId}`;
-}
-
-function findDevice(registry: Registry, deviceId: string): DeviceRecord {
-  const device = registry.devices.find((d) => d.deviceId === deviceId);
+function existingDevice(registry: RegistryData, deviceId: string): DeviceIdentity {
+  const device = findDevice(registry, deviceId);
   if (!device) throw new Error(`device '${deviceId}' not found`);
   return device;
 }
 
-function findModule(device: DeviceRecord, moduleId: string): ModuleRecord {
+function moduleKey(device: DeviceIdentity, moduleId: string): string {
   const module = device.modules.find((m) => m.moduleId === moduleId);
   if (!module) throw new Error(`module '${moduleId}' not found on device '${device.deviceId}'`);
-  return module;
+  return module.primaryKey;
 }
 
 function commonOptions(command: Command): Command {
@@ -190,27 +93,21 @@ export function register(program: Command): void {
     .option('--module <moduleId>', 'add a module identity of <deviceId> instead of a device')
     .option('--edge', 'mark the device as an IoT Edge device')
     .action(async (deviceId: string, flags: HubFlags & { module?: string; edge?: boolean }) => {
-      checkId('device', deviceId);
-      if (flags.module !== undefined) checkId('module', flags.module);
+      validateId('device', deviceId);
+      const moduleId = flags.module;
+      if (moduleId !== undefined) validateId('module', moduleId);
       // Resolve the endpoint first: a missing emulator configuration must not leave a half-done add.
       const hub = await hubEndpoint(flags);
-      const key = await updateRegistry(await registryFile(flags), (registry) => {
-        if (flags.module === undefined) {
-          if (registry.devices.some((d) => d.deviceId === deviceId))
-            throw new Error(`device '${deviceId}' already exists`);
-          const identity = newIdentity();
-          registry.devices.push({ deviceId, ...identity, edge: flags.edge === true, modules: [] });
-          return identity.primaryKey;
+      const nowIso = new Date().toISOString();
+      const primaryKey = await updateRegistry(await registryFile(flags), (registry) => {
+        if (moduleId === undefined) {
+          const { data, device } = withDevice(registry, deviceId, { edge: flags.edge === true, nowIso });
+          return { data, result: device.primaryKey };
         }
-        const device = findDevice(registry, deviceId);
-        if (device.modules.some((m) => m.moduleId === flags.module)) {
-          throw new Error(`module '${flags.module}' already exists on device '${deviceId}'`);
-        }
-        const identity = newIdentity();
-        device.modules.push({ moduleId: flags.module, ...identity });
-        return identity.primaryKey;
+        const { data, module } = withModule(registry, deviceId, moduleId, { nowIso });
+        return { data, result: module.primaryKey };
       });
-      process.stdout.write(`${connectionString(hub, deviceId, key, flags.module)}\n`);
+      process.stdout.write(`${identityConnectionString({ ...hub, deviceId, primaryKey, ...(moduleId === undefined ? {} : { moduleId }) })}\n`);
     });
 
   hubOptions(devices.command('connection-string <deviceId>'))
@@ -218,9 +115,10 @@ export function register(program: Command): void {
     .option('--module <moduleId>', 'the module identity of <deviceId>')
     .action(async (deviceId: string, flags: HubFlags & { module?: string }) => {
       const hub = await hubEndpoint(flags);
-      const device = findDevice(await readRegistry(await registryFile(flags)), deviceId);
-      const key = flags.module === undefined ? device.primaryKey : findModule(device, flags.module).primaryKey;
-      process.stdout.write(`${connectionString(hub, deviceId, key, flags.module)}\n`);
+      const device = existingDevice(await readRegistry(await registryFile(flags)), deviceId);
+      const moduleId = flags.module;
+      const primaryKey = moduleId === undefined ? device.primaryKey : moduleKey(device, moduleId);
+      process.stdout.write(`${identityConnectionString({ ...hub, deviceId, primaryKey, ...(moduleId === undefined ? {} : { moduleId }) })}\n`);
     });
 
   commonOptions(devices.command('list'))
@@ -256,14 +154,11 @@ export function register(program: Command): void {
     .description('Remove a device with its modules (or only --module); its connections are closed.')
     .option('--module <moduleId>', 'remove only this module identity of <deviceId>')
     .action(async (deviceId: string, flags: CommonFlags & { module?: string }) => {
-      await updateRegistry(await registryFile(flags), (registry) => {
-        const device = findDevice(registry, deviceId);
-        if (flags.module === undefined) registry.devices = registry.devices.filter((d) => d !== device);
-        else {
-          const module = findModule(device, flags.module);
-          device.modules = device.modules.filter((m) => m !== module);
-        }
-      });
+      const moduleId = flags.module;
+      await updateRegistry(await registryFile(flags), (registry) => ({
+        data: moduleId === undefined ? withoutDevice(registry, deviceId) : withoutModule(registry, deviceId, moduleId),
+        result: undefined,
+      }));
       process.stderr.write(
         flags.module === undefined
           ? `removed device '${deviceId}'\n`

@@ -5,8 +5,8 @@
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { connectionsPath, devstackDir, readConnectionsSync } from '@iot-ingest/contracts';
 
 /** The parts of the status document printed here (devstack/orchestrator/status.ts writes it). */
 interface StatusDocument {
@@ -31,10 +31,6 @@ interface StatusFlags {
   format?: 'text' | 'json';
 }
 
-function connectionsFile(env: NodeJS.ProcessEnv): string {
-  return path.join(path.resolve(env.IOT_INGEST_DEVSTACK_DIR ?? '.devstack'), 'connections.json');
-}
-
 interface Located {
   statusUrl: string;
   metricsUrl?: string;
@@ -44,16 +40,10 @@ interface Located {
 export function locateStatus(flags: StatusFlags, env: NodeJS.ProcessEnv): Located {
   const explicit = flags.statusUrl ?? env.IOT_INGEST_STATUS_URL;
   if (explicit) return { statusUrl: explicit };
-  const file = connectionsFile(env);
-  let connections: { ready?: boolean; devstack?: { statusUrl?: string }; edgeModule?: { metricsUrl?: string } };
-  try {
-    connections = JSON.parse(readFileSync(file, 'utf8')) as typeof connections;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new Error(`the devstack is not running (no ${file}); start it with npm start`, { cause: err });
-    }
-    throw new Error(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
-  }
+  const dir = devstackDir(env);
+  const file = connectionsPath(dir);
+  if (!existsSync(file)) throw new Error(`the devstack is not running (no ${file}); start it with npm start`);
+  const connections = readConnectionsSync(dir);
   if (connections.ready !== true || !connections.devstack?.statusUrl) {
     throw new Error(`the devstack is not running (${file} is not marked ready); start it with npm start`);
   }

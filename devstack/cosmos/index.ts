@@ -10,7 +10,8 @@
 import type { AddressInfo } from 'node:net';
 import { createHttpsServer } from '@vercel/cosmosdb-server';
 import { ensureDevstackCertificates } from '../certs.js';
-import { createCosmosClient } from '../../cli/clients.js';
+import { CosmosClient } from '@azure/cosmos';
+import { cosmosClientOptions } from '@iot-ingest/contracts';
 
 /** The Cosmos DB emulator's well-known key (public, documented by Microsoft; not a secret). */
 export const EMULATOR_KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==';
@@ -89,7 +90,7 @@ export async function startCosmos(options: CosmosOptions): Promise<CosmosServer>
     container,
     caCertPath: certs.caCertPath,
   };
-  const client = createCosmosClient(connection);
+  const client = new CosmosClient(cosmosClientOptions(connection));
   try {
     const { database: db } = await client.databases.createIfNotExists({ id: database });
     await db.containers.createIfNotExists({

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { devstackDir, mergeConnection } from '../connections.js';
+import { devstackDir, mergeConnection } from '@iot-ingest/contracts';
 import { runMain, stopOnSignals } from '../foreground.js';
 import { DEFAULT_TTL_SECONDS, startCosmos } from './index.js';
 

@@ -9,10 +9,9 @@ import azureIotDevice from 'azure-iot-device';
 import azureIotDeviceMqtt from 'azure-iot-device-mqtt';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
-import { startEdgeModule } from '../../edge-module/app.js';
-import type { EdgeModule, EdgeModuleClient } from '../../edge-module/app.js';
-import { loadEdgeConfig } from '../../edge-module/config.js';
-import { findIdentity, identityConnectionString, registryPath, updateRegistry, withDevice, withModule } from '../iothub/registry.js';
+import { loadEdgeConfig, startEdgeModule } from '@iot-ingest/edge-module';
+import type { EdgeModule, EdgeModuleClient } from '@iot-ingest/edge-module';
+import { findIdentity, identityConnectionString, registryPath, updateRegistry, withDevice, withModule } from '@iot-ingest/contracts';
 import { DEFAULT_CHANNEL } from '../iotanalytics/index.js';
 
 const { ModuleClient } = azureIotDevice;

@@ -3,8 +3,8 @@
  * from the environment like in IoT Edge (e.g. `IotAnalyticsBatchSizePerChannel=20 npm run edge`);
  * `EDGE_DEVICE_ID`, `EDGE_MODULE_ID`, `EDGE_PERSISTENCE=0` pick the identity and turn off store and forward.
  */
-import { devstackDir, mergeConnection, readConnections } from '../connections.js';
-import { CONNECTOR_PARAMETERS } from '../../batching/config.js';
+import { devstackDir, mergeConnection, readConnections } from '@iot-ingest/contracts';
+import { CONNECTOR_PARAMETERS } from '@iot-ingest/batching';
 import { startEdge } from './index.js';
 
 const MODULE_SETTINGS = [

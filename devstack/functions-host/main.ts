@@ -5,7 +5,7 @@
  * Settings are validated before anything starts; SIGINT/SIGTERM stop it cleanly.
  */
 import { pino } from 'pino';
-import { devstackDir, readConnections } from '../connections.js';
+import { devstackDir, readConnections } from '@iot-ingest/contracts';
 import { runMain, stopOnSignals } from '../foreground.js';
 import { settingsFromConnections } from './settings.js';
 import { startFunctionsHost } from './host.js';

@@ -3,7 +3,7 @@
  * settings (contracts §6), with the process environment taking precedence (so any setting can be
  * overridden, and a real IoT Hub connection string can be used). Pure.
  */
-import type { Connections } from '../connections.js';
+import type { Connections } from '@iot-ingest/contracts';
 
 /** The IoT Analytics emulator's default channel; the local default for IotAnalyticsDefaultChannelName. */
 export const LOCAL_DEFAULT_CHANNEL = 'iot_ingest_default';

@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { devstackDir, mergeConnection } from '../connections.js';
+import { devstackDir, mergeConnection } from '@iot-ingest/contracts';
 import { parsePort, runMain, stopOnSignals } from '../foreground.js';
 import { DEFAULT_CHANNEL, faultsFromEnv, startIotAnalyticsEmulator } from './index.js';
 

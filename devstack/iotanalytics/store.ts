@@ -4,7 +4,8 @@
  * `{"messageId","payload"(base64),"receivedAt"(ISO)}`. Appends to one channel are serialised, one
  * write per batch, so a batch's lines are never interleaved with another's.
  */
-import { appendFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { writeFileAtomic } from '@iot-ingest/contracts';
 import path from 'node:path';
 import { AwsError, resourceNotFound } from './errors.js';
 import type { AcceptedMessage } from './validate.js';
@@ -158,10 +159,7 @@ export class ChannelStore {
   // Saves are serialised (they share one temp file) and each writes the registry as it is then.
   private saveRegistry(): Promise<void> {
     const run = this.registrySave.then(async () => {
-      const target = this.registryPath();
-      const temp = `${target}.${process.pid}.tmp`;
-      await writeFile(temp, JSON.stringify(this.list(), null, 2) + '\n');
-      await rename(temp, target);
+      await writeFileAtomic(this.registryPath(), JSON.stringify(this.list(), null, 2) + '\n');
     });
     this.registrySave = run.catch(() => undefined);
     return run;

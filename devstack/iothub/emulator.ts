@@ -9,7 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '@iot-ingest/contracts';
 import path from 'node:path';
 import pino from 'pino';
 import type { Logger } from 'pino';
@@ -18,8 +19,8 @@ import { startEventHubsEndpoint } from './amqp/index.js';
 import { openPartitionedLog } from './log/index.js';
 import { startMqttEndpoint } from './mqtt/broker.js';
 import type { MqttEndpoint } from './mqtt/broker.js';
+import { LiveRegistry } from './registry.js';
 import {
-  LiveRegistry,
   findIdentity,
   identityConnectionString,
   registryPath,
@@ -28,8 +29,8 @@ import {
   withModule,
   withoutDevice,
   withoutModule,
-} from './registry.js';
-import type { DeviceIdentity } from './registry.js';
+} from '@iot-ingest/contracts';
+import type { DeviceIdentity } from '@iot-ingest/contracts';
 import { TwinStore } from './twins.js';
 
 export const DEFAULTS = {
@@ -117,9 +118,7 @@ async function loadOrCreateSecrets(file: string): Promise<HubSecrets> {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const secrets = { sasKeyName: DEFAULTS.sasKeyName, sasKey: randomBytes(32).toString('base64') };
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
-  await rename(temp, file);
+  await writeFileAtomic(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
   return secrets;
 }
 

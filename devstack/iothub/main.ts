@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { devstackDir, mergeConnection } from '../connections.js';
+import { devstackDir, mergeConnection } from '@iot-ingest/contracts';
 import { DEFAULTS, startIotHub } from './emulator.js';
 
 const log = pino({ name: 'iot-ingest:devstack:iothub' });

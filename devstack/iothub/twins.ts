@@ -7,7 +7,8 @@
  * Only the emulator writes this file (the CLI never does), one write at a time, atomically.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '@iot-ingest/contracts';
 import path from 'node:path';
 
 export type TwinProperties = { [key: string]: unknown };
@@ -136,9 +137,7 @@ export class TwinStore {
     const snapshot = JSON.stringify(Object.fromEntries(this.twins), null, 2) + '\n';
     const run = this.writing.then(async () => {
       await mkdir(path.dirname(this.file), { recursive: true });
-      const temp = `${this.file}.${process.pid}.tmp`;
-      await writeFile(temp, snapshot, { mode: 0o600 });
-      await rename(temp, this.file);
+      await writeFileAtomic(this.file, snapshot, { mode: 0o600 });
     });
     this.writing = run.catch(() => undefined);
     return run;

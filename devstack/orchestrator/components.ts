@@ -12,15 +12,16 @@ import {
 } from '../iotanalytics/index.js';
 import type { SimulatorOptions } from '../simulator/simulator.js';
 import { startSimulator } from '../simulator/simulator.js';
-import { findDevice, identityConnectionString, registryPath, updateRegistry, withDevice } from '../iothub/registry.js';
+import { findDevice, identityConnectionString, registryPath, updateRegistry, withDevice } from '@iot-ingest/contracts';
 import type * as HubModule from '../iothub/emulator.js';
 import type * as EdgeModule from '../edge/index.js';
 import type * as FunctionsHostModule from '../functions-host/index.js';
-import type { Connections } from '../connections.js';
+import type { Connections } from '@iot-ingest/contracts';
 import type { ComponentSpec, RunningComponent } from './lifecycle.js';
 import type { ComponentName, PortOptions } from './options.js';
 import { DEPENDENCIES } from './options.js';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '@iot-ingest/contracts';
 import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import type { Logger } from 'pino';
@@ -336,9 +337,7 @@ export async function readSimulatorState(dir: string): Promise<SimulatorState> {
 async function writeSimulatorState(dir: string, state: SimulatorState): Promise<void> {
   const file = simulatorStatePath(dir);
   await mkdir(path.dirname(file), { recursive: true });
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, JSON.stringify(state) + '\n');
-  await rename(temp, file);
+  await writeFileAtomic(file, JSON.stringify(state) + '\n');
 }
 
 function simulatorSpec(settings: StackSettings): ComponentSpec {

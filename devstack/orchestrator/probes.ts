@@ -4,7 +4,8 @@
  * the last value is served, so a slow count never stalls the status line.
  */
 import { BlobServiceClient } from '@azure/storage-blob';
-import { createCosmosClient } from '../../cli/clients.js';
+import { CosmosClient } from '@azure/cosmos';
+import { cosmosClientOptions } from '@iot-ingest/contracts';
 
 export interface CachedProbe {
   /** The last sampled counters (empty before the first sample); starts a refresh when due. */
@@ -64,7 +65,7 @@ export function cosmosDocumentsProbe(connection: {
   container: string;
   caCertPath?: string;
 }): CachedProbe {
-  const client = createCosmosClient(connection);
+  const client = new CosmosClient(cosmosClientOptions(connection));
   const container = client.database(connection.database).container(connection.container);
   return cachedProbe(
     async () => {

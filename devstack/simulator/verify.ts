@@ -7,7 +7,8 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { createCosmosClient } from '../../cli/clients.js';
+import { CosmosClient } from '@azure/cosmos';
+import { cosmosClientOptions } from '@iot-ingest/contracts';
 import { readingIdOfPayload, readingIdOfRecord } from './telemetry.js';
 
 /** readingId → how many times the sink holds it (readings only; anything else is counted as `unknown`). */
@@ -40,7 +41,7 @@ export async function cosmosReadings(connection: {
   container: string;
   caCertPath?: string;
 }): Promise<CosmosReading[]> {
-  const client = createCosmosClient(connection);
+  const client = new CosmosClient(cosmosClientOptions(connection));
   try {
     const { resources } = await client
       .database(connection.database)

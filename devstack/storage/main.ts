@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { devstackDir, mergeConnection } from '../connections.js';
+import { devstackDir, mergeConnection } from '@iot-ingest/contracts';
 import { parsePort, runMain, stopOnSignals } from '../foreground.js';
 import { startStorage } from './index.js';
 

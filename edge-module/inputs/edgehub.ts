@@ -3,7 +3,7 @@
  * channel from the `channel` message property or the default), input `binary` (raw; same channel rule),
  * any other input → the default channel (raw). Statuses go to output `status`.
  */
-import { isValidChannelName } from '../../batching/config.js';
+import { isValidChannelName } from '@iot-ingest/batching';
 import type { Ingest } from '../ingest.js';
 import type { Logger } from '../log.js';
 import { checkRawPayload, parsePutRequest } from './parse.js';

@@ -11,7 +11,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { timingSafeEqual } from 'node:crypto';
-import { isValidChannelName } from '../../batching/config.js';
+import { isValidChannelName } from '@iot-ingest/batching';
 import type { MqttConfig } from '../config.js';
 import type { Ingest } from '../ingest.js';
 import type { Logger } from '../log.js';

@@ -4,8 +4,8 @@
  * batching/batch-put.ts.
  */
 import { BatchPutMessageCommand, IoTAnalyticsClient } from '@aws-sdk/client-iotanalytics';
-import { outcomeFromBatchPutError, outcomeFromBatchPutResponse } from '../../batching/batch-put.js';
-import type { Batch, BatchOutcome, Sink } from '../../batching/types.js';
+import { outcomeFromBatchPutError, outcomeFromBatchPutResponse } from '@iot-ingest/batching';
+import type { Batch, BatchOutcome, Sink } from '@iot-ingest/batching';
 
 /** The slice of the SDK client the sink uses. */
 export interface IotAnalyticsLike {

@@ -10,8 +10,8 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Connections } from '../../devstack/connections.js';
-import { readConnections } from '../../devstack/connections.js';
+import type { Connections } from '../../contracts/connections.js';
+import { readConnections } from '../../contracts/connections.js';
 import { startStack } from '../../devstack/orchestrator/stack.js';
 import type { Stack } from '../../devstack/orchestrator/stack.js';
 import type { Simulator } from '../../devstack/simulator/simulator.js';
@@ -111,7 +111,7 @@ describe('the whole pipeline, device to every sink', () => {
     const device = 'sim-direct-001';
     const expected = sent.filter((id) => id.startsWith(`${device}:`)).sort();
     const env = { ...process.env, IOT_INGEST_DEVSTACK_DIR: dir };
-    const bin = path.resolve('bin/iot-ingest.js');
+    const bin = path.resolve('cli/bin/iot-ingest.js');
     // Cosmos first (cold waits on the same data, already checked above).
     const warm = await exec(
       process.execPath,

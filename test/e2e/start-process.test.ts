@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readConnections } from '../../devstack/connections.js';
+import { readConnections } from '../../contracts/connections.js';
 import { readSimulatorState } from '../../devstack/orchestrator/components.js';
 import { ComponentStartError } from '../../devstack/orchestrator/lifecycle.js';
 import { startStack } from '../../devstack/orchestrator/stack.js';
@@ -74,7 +74,7 @@ describe('npm start (devstack/start.ts)', () => {
       expect(output).not.toContain('SharedAccessKey=');
 
       await new Promise((resolve) => setTimeout(resolve, 2000));
-      const status = await exec(process.execPath, ['bin/iot-ingest.js', 'status', '--format', 'json'], {
+      const status = await exec(process.execPath, ['cli/bin/iot-ingest.js', 'status', '--format', 'json'], {
         env: { ...process.env, IOT_INGEST_DEVSTACK_DIR: dir },
       });
       const document = JSON.parse(status.stdout) as { summary: { readingsSent: number; errors: number } };

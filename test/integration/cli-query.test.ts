@@ -9,10 +9,11 @@ import { startCosmos } from '../../devstack/cosmos/index.js';
 import type { CosmosServer } from '../../devstack/cosmos/index.js';
 import { startStorage } from '../../devstack/storage/index.js';
 import type { StorageServer } from '../../devstack/storage/index.js';
-import { mergeConnection } from '../../devstack/connections.js';
-import { createCosmosClient } from '../../cli/clients.js';
+import { mergeConnection } from '../../contracts/connections.js';
+import { CosmosClient } from '@azure/cosmos';
+import { cosmosClientOptions } from '../../contracts/cosmos.js';
 
-const BIN = path.resolve('bin/iot-ingest.js');
+const BIN = path.resolve('cli/bin/iot-ingest.js');
 
 interface Run {
   code: number;
@@ -89,7 +90,7 @@ describe('iot-ingest query (spawned CLI against real Azurite and Cosmos servers)
     await mergeConnection('cosmos', cosmos.connection, dir);
     env = { IOT_INGEST_DEVSTACK_DIR: dir };
 
-    const client = createCosmosClient(cosmos.connection);
+    const client = new CosmosClient(cosmosClientOptions(cosmos.connection));
     const container = client.database('iot-ingest').container('telemetry');
     const docs = [
       record(0, 1, 'dev1', '2026-11-23T14:10:00.000Z', { temp: 20.5 }),

@@ -3,10 +3,10 @@ import https from 'node:https';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { CosmosClient } from '@azure/cosmos';
 import { startCosmos } from '../../devstack/cosmos/index.js';
 import type { CosmosServer } from '../../devstack/cosmos/index.js';
-import { createCosmosClient } from '../../cli/clients.js';
+import { CosmosClient } from '@azure/cosmos';
+import { cosmosClientOptions } from '../../contracts/cosmos.js';
 
 function get(url: string, ca?: string): Promise<{ status: number; connection: string | undefined }> {
   return new Promise((resolve, reject) => {
@@ -26,7 +26,7 @@ describe('devstack cosmos (@vercel/cosmosdb-server over HTTPS)', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'iot-ingest-cosmos-'));
     cosmos = await startCosmos({ dir, port: 0, defaultTtlSeconds: 3600 });
-    client = createCosmosClient(cosmos.connection);
+    client = new CosmosClient(cosmosClientOptions(cosmos.connection));
   });
 
   afterAll(async () => {

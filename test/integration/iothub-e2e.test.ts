@@ -14,7 +14,7 @@ import type { ReceivedEventData } from '@azure/event-hubs';
 import { Message } from 'azure-iot-device';
 import type { Client, ModuleClient } from 'azure-iot-device';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mergeConnection } from '../../devstack/connections.js';
+import { mergeConnection } from '../../contracts/connections.js';
 import { startIotHub } from '../../devstack/iothub/emulator.js';
 import type { IotHub } from '../../devstack/iothub/emulator.js';
 import { eventually, openDeviceClient, openModuleClient } from './iothub-helpers.js';
@@ -189,7 +189,7 @@ describe('IoT Hub emulator end to end', () => {
   it('`iot-ingest devices add` prints a connection string that connects; `devices remove` drops the live connection', async () => {
     await mergeConnection('iotHub', hub.connection, dir);
     const env = { ...process.env, IOT_INGEST_DEVSTACK_DIR: dir };
-    const { stdout } = await run(process.execPath, ['bin/iot-ingest.js', 'devices', 'add', 'cli-dev'], {
+    const { stdout } = await run(process.execPath, ['cli/bin/iot-ingest.js', 'devices', 'add', 'cli-dev'], {
       cwd: REPO,
       env,
     });
@@ -205,11 +205,11 @@ describe('IoT Hub emulator end to end', () => {
     await client.sendEvent(message);
     expect((await readAll('cold', 'cli', 1))[0]?.systemProperties?.['iothub-connection-device-id']).toBe('cli-dev');
 
-    const listed = await run(process.execPath, ['bin/iot-ingest.js', 'devices', 'list', '--json'], { cwd: REPO, env });
+    const listed = await run(process.execPath, ['cli/bin/iot-ingest.js', 'devices', 'list', '--json'], { cwd: REPO, env });
     expect((JSON.parse(listed.stdout) as { deviceId: string }[]).map((d) => d.deviceId)).toContain('cli-dev');
 
     const revokedBefore = hub.metrics().connectionsRevoked;
-    await run(process.execPath, ['bin/iot-ingest.js', 'devices', 'remove', 'cli-dev'], { cwd: REPO, env });
+    await run(process.execPath, ['cli/bin/iot-ingest.js', 'devices', 'remove', 'cli-dev'], { cwd: REPO, env });
     await eventually(() => hub.metrics().connectionsRevoked > revokedBefore, 5000, 'connection revoked');
     await expect(openDeviceClient(lines[0] ?? '', ca)).rejects.toMatchObject({ name: 'UnauthorizedError' });
   });

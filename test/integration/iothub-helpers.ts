@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { Client, ModuleClient } from 'azure-iot-device';
 import { Mqtt } from 'azure-iot-device-mqtt';
 import type { HubEventInput, PartitionInfo, PartitionedLog, StoredEvent } from '../../devstack/iothub/log-types.js';
-import { updateRegistry, withDevice, withModule } from '../../devstack/iothub/registry.js';
-import type { DeviceIdentity, ModuleIdentity } from '../../devstack/iothub/registry.js';
+import { updateRegistry, withDevice, withModule } from '../../contracts/registry.js';
+import type { DeviceIdentity, ModuleIdentity } from '../../contracts/registry.js';
 
 export class MemoryLog implements PartitionedLog {
   readonly partitions: StoredEvent[][];

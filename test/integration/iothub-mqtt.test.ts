@@ -13,12 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDevstackCertificates } from '../../devstack/certs.js';
 import { startMqttEndpoint } from '../../devstack/iothub/mqtt/broker.js';
 import type { MqttEndpoint } from '../../devstack/iothub/mqtt/broker.js';
-import {
-  LiveRegistry,
-  identityConnectionString,
-  updateRegistry,
-  withoutDevice,
-} from '../../devstack/iothub/registry.js';
+import { LiveRegistry } from '../../devstack/iothub/registry.js';
+import { identityConnectionString, updateRegistry, withoutDevice } from '../../contracts/registry.js';
 import { createSasToken } from '../../devstack/iothub/sas.js';
 import { TwinStore } from '../../devstack/iothub/twins.js';
 import { MemoryLog, addDevice, addModule, eventually, openDeviceClient, openModuleClient } from './iothub-helpers.js';

@@ -5,7 +5,8 @@
  * `p<n>/<20-digit base offset>.seg`, each an append-only run of CRC-framed records (`record.ts`).
  * Durability, ordering and retention rules are in `partition.ts`.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '@iot-ingest/contracts';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { HubEventInput, PartitionedLog, PartitionInfo, StoredEvent } from '../log-types.js';
@@ -68,9 +69,7 @@ async function checkPartitionCount(dir: string, partitionCount: number): Promise
     }
     return;
   }
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify({ version: 1, partitionCount })}\n`);
-  await rename(temp, file);
+  await writeFileAtomic(file, `${JSON.stringify({ version: 1, partitionCount })}\n`);
 }
 
 export async function openPartitionedLog(options: OpenPartitionedLogOptions): Promise<PartitionedLog> {

@@ -20,7 +20,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { HubEventInput, HubSystemProperties, PartitionedLog } from '../log-types.js';
 import type { LiveRegistry } from '../registry.js';
-import { findIdentity } from '../registry.js';
+import { findIdentity } from '@iot-ingest/contracts';
 import type { TwinDocument, TwinProperties, TwinStore } from '../twins.js';
 import { twinDocument, twinKey } from '../twins.js';
 import type { AuthRefusal } from './auth.js';

@@ -10,15 +10,12 @@
  *   handed back (deferred) so they ride in the next envelope of that channel; this never defers a
  *   whole batch (something is always sent), so a small batch can never starve.
  */
-import type { QueuedMessage } from '../../../batching/types.js';
+import type { QueuedMessage } from '@iot-ingest/batching';
+import { CHANNEL_PROPERTY, ENVELOPE_CONTENT_ENCODING, ENVELOPE_CONTENT_TYPE, SCHEMA_BATCH_V1, SCHEMA_PROPERTY } from '@iot-ingest/contracts';
 
 export const BILLING_UNIT_BYTES = 4096;
 /** IoT Hub's device-to-cloud limit, counting body + system property values + user property names and values. */
 export const HUB_MAX_MESSAGE_BYTES = 262_144;
-export const SCHEMA_PROPERTY = 'iot-ingest-schema';
-export const SCHEMA_VERSION = 'batch/v1';
-export const CONTENT_TYPE = 'application/json';
-export const CONTENT_ENCODING = 'utf-8';
 export const UPSTREAM_OUTPUT = 'upstream';
 
 export interface PackOptions {
@@ -49,12 +46,12 @@ export interface PackResult {
 /** The bytes IoT Hub counts for our properties: `channel`, the schema marker, content type/encoding, output name. */
 export function propertiesBytes(channel: string): number {
   return (
-    Buffer.byteLength('channel') +
+    Buffer.byteLength(CHANNEL_PROPERTY) +
     Buffer.byteLength(channel) +
     Buffer.byteLength(SCHEMA_PROPERTY) +
-    Buffer.byteLength(SCHEMA_VERSION) +
-    Buffer.byteLength(CONTENT_TYPE) +
-    Buffer.byteLength(CONTENT_ENCODING) +
+    Buffer.byteLength(SCHEMA_BATCH_V1) +
+    Buffer.byteLength(ENVELOPE_CONTENT_TYPE) +
+    Buffer.byteLength(ENVELOPE_CONTENT_ENCODING) +
     Buffer.byteLength(UPSTREAM_OUTPUT)
   );
 }

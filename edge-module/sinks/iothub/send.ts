@@ -10,8 +10,9 @@
  * error or at shutdown. A carry is sent alone after `lingerMs` if no batch of its channel comes.
  */
 import azureIotDevice from 'azure-iot-device';
-import type { Batch, BatchOutcome, EntryFailure, QueuedMessage, Sink, StatusReport } from '../../../batching/types.js';
-import { CONTENT_ENCODING, CONTENT_TYPE, SCHEMA_PROPERTY, SCHEMA_VERSION, UPSTREAM_OUTPUT, packBatch } from './pack.js';
+import type { Batch, BatchOutcome, EntryFailure, QueuedMessage, Sink, StatusReport } from '@iot-ingest/batching';
+import { CHANNEL_PROPERTY, ENVELOPE_CONTENT_ENCODING, ENVELOPE_CONTENT_TYPE, SCHEMA_BATCH_V1, SCHEMA_PROPERTY } from '@iot-ingest/contracts';
+import { UPSTREAM_OUTPUT, packBatch } from './pack.js';
 import type { Envelope, PackOptions } from './pack.js';
 import { errorCode, errorMessage, isRetryable } from './retry.js';
 
@@ -38,10 +39,10 @@ export interface IotHubSinkOptions {
 
 export function toHubMessage(envelope: Envelope): HubMessage {
   const message = new Message(envelope.body);
-  message.properties.add('channel', envelope.channel);
-  message.properties.add(SCHEMA_PROPERTY, SCHEMA_VERSION);
-  message.contentType = CONTENT_TYPE;
-  message.contentEncoding = CONTENT_ENCODING;
+  message.properties.add(CHANNEL_PROPERTY, envelope.channel);
+  message.properties.add(SCHEMA_PROPERTY, SCHEMA_BATCH_V1);
+  message.contentType = ENVELOPE_CONTENT_TYPE;
+  message.contentEncoding = ENVELOPE_CONTENT_ENCODING;
   return message;
 }
 

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readConnections } from '../../../devstack/connections.js';
+import { readConnections } from '../../../contracts/connections.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -15,7 +15,7 @@ async function runPart(stopBody: string): Promise<{ code: number | null; ms: num
   const dir = await mkdtemp(path.join(os.tmpdir(), 'foreground-'));
   dirs.push(dir);
   const foreground = path.resolve('devstack/foreground.ts');
-  const connections = path.resolve('devstack/connections.ts');
+  const connections = path.resolve('contracts/connections.ts');
   const script = `
     const { stopOnSignals } = await import(${JSON.stringify(foreground)});
     const { mergeConnection } = await import(${JSON.stringify(connections)});

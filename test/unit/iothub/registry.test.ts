@@ -2,9 +2,9 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LiveRegistry } from '../../../devstack/iothub/registry.js';
 import {
   EMPTY_REGISTRY,
-  LiveRegistry,
   findIdentity,
   identityConnectionString,
   readRegistry,
@@ -13,7 +13,7 @@ import {
   withModule,
   withoutDevice,
   withoutModule,
-} from '../../../devstack/iothub/registry.js';
+} from '../../../contracts/registry.js';
 
 const NOW = '2026-11-23T00:00:00.000Z';
 

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectionsPath, mergeConnection, readConnections } from '../../../devstack/connections.js';
+import { connectionsPath, mergeConnection, readConnections } from '../../../contracts/connections.js';
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -35,7 +35,7 @@ describe('.devstack/connections.json', () => {
 
   it('components merging from separate processes at the same time never clobber each other', async () => {
     const dir = await tempDir();
-    const module = path.resolve('devstack/connections.ts');
+    const module = path.resolve('contracts/connections.ts');
     const writers = Array.from({ length: 4 }, (_, i) => {
       const script = `const { mergeConnection } = await import(${JSON.stringify(module)});
         for (let round = 0; round < 5; round++) await mergeConnection('part${i}', { round }, ${JSON.stringify(dir)});`;
