@@ -4,6 +4,7 @@
  * within STOP_DEADLINE_MS or a second signal came), and turn a start-up failure into one line on stderr
  * and exit code 1.
  */
+import './quiet.js';
 import type { Connections } from '@iot-ingest/contracts';
 import { mergeConnection } from '@iot-ingest/contracts';
 

@@ -4,6 +4,7 @@
  * status line (TTY, redrawn in place) or a periodic log line (otherwise). Ctrl-C / SIGTERM stops
  * everything within 10 s.
  */
+import './quiet.js';
 import { pino } from 'pino';
 import { connectionsPath } from '@iot-ingest/contracts';
 import type { Connections } from '@iot-ingest/contracts';

@@ -1,5 +1,5 @@
 /**
- * The module's entry point (IoT Edge runs `node dist/edge-module/main.js`): environment → Config →
+ * The module's entry point (the image runs `node dist/main.js`, the bundle of this file): environment → Config →
  * ModuleClient (MQTT) → the running module; SIGTERM/SIGINT stop it gracefully. Only wiring lives here.
  */
 import azureIotDevice from 'azure-iot-device';

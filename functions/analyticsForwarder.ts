@@ -8,7 +8,6 @@
  * Message ids are the record ids (`{partition}-{sequenceNumber}-{index}`): unique within a batch, and
  * the same on a replay, so a redelivered reading is recognisable downstream.
  */
-import { app } from '@azure/functions';
 import type { EventHubHandler } from '@azure/functions';
 import { BatchingEngine } from '@iot-ingest/batching';
 import { Pump } from '@iot-ingest/batching';
@@ -202,5 +201,3 @@ export const analyticsForwarderFunction = defineEventHubFunction(
   'analytics',
   createAnalyticsForwarderHandler,
 );
-
-app.eventHub(analyticsForwarderFunction.name, analyticsForwarderFunction.options);

@@ -6,7 +6,6 @@
  * batch rewrites the same blobs with the same content; one line per record, in partition order.
  */
 import { gzipSync } from 'node:zlib';
-import { app } from '@azure/functions';
 import type { EventHubHandler } from '@azure/functions';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { Runtime } from './clients.js';
@@ -78,5 +77,3 @@ export function createColdPathHandler(runtime: Runtime): EventHubHandler {
 }
 
 export const coldPathFunction = defineEventHubFunction(COLD_PATH, 'cold', createColdPathHandler);
-
-app.eventHub(coldPathFunction.name, coldPathFunction.options);

@@ -1,13 +1,15 @@
 /**
- * The Function app's entry (package.json `main` → dist/functions/index.js): importing each function file
- * registers it with `app.eventHub`; the appStart hook validates the app settings when the worker starts,
- * so a bad setting is reported once, by name, before any event is taken.
+ * The Function app's entry (package.json `main`; bundled to dist/functions/index.js): registers each
+ * function with the Functions runtime, and validates the app settings in the appStart hook, so a bad
+ * setting is reported once, by name, before any event is taken. Only the Azure Functions worker loads this
+ * file; the local host (devstack/functions-host) reads the same registrations without touching `app`, so
+ * `@azure/functions` never switches to its "test mode" outside Azure.
  */
 import { app } from '@azure/functions';
+import { FUNCTIONS } from './catalog.js';
 import { workerConfig } from './config.js';
-import './warmPath.js';
-import './coldPath.js';
-import './analyticsForwarder.js';
+
+for (const registration of FUNCTIONS) app.eventHub(registration.name, registration.options);
 
 app.hook.appStart(() => {
   workerConfig();

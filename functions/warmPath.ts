@@ -3,7 +3,6 @@
  * See warmWriter.ts for the invariants. A batch that still fails after the SDK's retries throws, so the
  * host replays it (deterministic ids: no duplicates).
  */
-import { app } from '@azure/functions';
 import type { EventHubHandler } from '@azure/functions';
 import type { Runtime } from './clients.js';
 import { deadLetterMalformed, readTriggerBatch } from './invocation.js';
@@ -28,5 +27,3 @@ export function createWarmPathHandler(runtime: Runtime): EventHubHandler {
 }
 
 export const warmPathFunction = defineEventHubFunction(WARM_PATH, 'warm', createWarmPathHandler);
-
-app.eventHub(warmPathFunction.name, warmPathFunction.options);

@@ -31,15 +31,13 @@ import { createRuntime } from '../../functions/clients.js';
 import type { Runtime } from '../../functions/clients.js';
 import type { FunctionCounters } from '../../functions/counters.js';
 import type { FunctionRegistration } from '../../functions/registration.js';
-import { warmPathFunction } from '../../functions/warmPath.js';
-import { coldPathFunction } from '../../functions/coldPath.js';
-import { analyticsForwarderFunction } from '../../functions/analyticsForwarder.js';
+import { FUNCTIONS } from '../../functions/catalog.js';
 import { parseHostJson } from './host-json.js';
 import type { EventHubsHostSettings } from './host-json.js';
 import { mayRetry, retryDelayMs } from './retry.js';
 import { toTriggerInput } from './trigger-input.js';
 
-export const ALL_FUNCTIONS: readonly FunctionRegistration[] = [warmPathFunction, coldPathFunction, analyticsForwarderFunction];
+export const ALL_FUNCTIONS: readonly FunctionRegistration[] = FUNCTIONS;
 export const CHECKPOINT_CONTAINER = 'functions-checkpoints';
 /**
  * Greedy: one local host claims every partition at once (the default 'balanced' claims one per 10 s

@@ -205,7 +205,7 @@ describe('names agree between Bicep and code', () => {
 
   it('azure.yaml deploys this repository root as the Functions service named by the app\'s azd-service-name tag', () => {
     const yaml = read('azure.yaml');
-    expect(yaml).toMatch(/^services:\n {2}functions:\n {4}project: \.\n {4}language: ts\n {4}host: function$/m);
+    expect(yaml).toMatch(/^services:\n {2}functions:\n {4}project: \.\n {4}language: ts\n {4}host: function\n {4}dist: dist\/functions$/m);
     const functionsModule = main.modules.find((m) => m.path === 'app/functions.bicep');
     const serviceName = entry(main.tokens, functionsModule!.bodyStart, 'params');
     const params = objectEntries(main.tokens, serviceName!.start);

@@ -1,0 +1,15 @@
+/**
+ * Every function of the app, as registrations (registration.ts): the Azure entry (index.ts) registers
+ * them with the runtime, and the local host (devstack/functions-host) runs the same list. Add a new
+ * function here and both pick it up.
+ */
+import { analyticsForwarderFunction } from './analyticsForwarder.js';
+import { coldPathFunction } from './coldPath.js';
+import type { FunctionRegistration } from './registration.js';
+import { warmPathFunction } from './warmPath.js';
+
+export const FUNCTIONS: readonly FunctionRegistration[] = [
+  warmPathFunction,
+  coldPathFunction,
+  analyticsForwarderFunction,
+];
