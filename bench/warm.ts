@@ -18,7 +18,7 @@ import { CosmosClient } from '@azure/cosmos';
 import type { Container } from '@azure/cosmos';
 import type { TelemetryRecord } from '../functions/record.js';
 import { toReadingDocument, writeWarm } from '../functions/warmWriter.js';
-import { planColdBlobs } from '../functions/coldPath.js';
+import { groupByObject } from '../functions/coldLayout.js';
 import { forwardReadings } from '../functions/analyticsForwarder.js';
 import type { Reading } from '../functions/record.js';
 import { loadConnectorConfig } from '../batching/config.js';
@@ -232,8 +232,8 @@ async function measure(
 async function main(): Promise<void> {
   // Cold path and forwarder shape for one typical trigger batch: 100 events of one partition within an
   // hour, each an edge envelope of 20 readings over 3 channels (the real grouping code).
-  const cold = planColdBlobs(makeRecords(100, 'cold').map((r) => ({ ...r, partition: '0' })));
-  console.log(`cold: ${cold.length} blob write(s) per batch of 100 events (one per hour × partition × sequence range)`);
+  const cold = groupByObject(makeRecords(100, 'cold').map((r) => ({ ...r, partition: '0' })));
+  console.log(`cold: ${cold.length} block append(s) per batch of 100 events (one per hour × partition object)`);
   const channels = ['temperature', 'humidity', 'power'];
   const perChannel = await countBatchPutCalls(
     Array.from({ length: 2000 }, (_, i) => channels[i % channels.length] as string),

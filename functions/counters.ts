@@ -7,8 +7,10 @@ export interface FunctionCounters {
   documents: number;
   /** `latest` documents created or replaced by a newer reading. */
   latestUpdated: number;
-  /** Blobs written (cold files, dead-letter files). */
+  /** Blob writes: cold blocks appended, dead-letter files. */
   blobs: number;
+  /** Cold records left out because a committed block already held them (a redelivered batch). */
+  coldAlreadyStored: number;
   /** Messages IoT Analytics accepted. */
   forwarded: number;
   /** Messages written to the dead-letter container (undeliverable readings and malformed events). */
@@ -18,5 +20,5 @@ export interface FunctionCounters {
 }
 
 export function newCounters(): FunctionCounters {
-  return { documents: 0, latestUpdated: 0, blobs: 0, forwarded: 0, deadLettered: 0, malformed: 0 };
+  return { documents: 0, latestUpdated: 0, blobs: 0, coldAlreadyStored: 0, forwarded: 0, deadLettered: 0, malformed: 0 };
 }

@@ -5,7 +5,9 @@
 export interface EventHubsHostSettings {
   /** Upper bound of `messages.length` per invocation. */
   readonly maxEventBatchSize: number;
-  /** How long to wait to fill a batch. */
+  /** Events to wait for before invoking (a partial batch goes after `maxWaitTime`). */
+  readonly minEventBatchSize: number;
+  /** How long the oldest held event may wait for its batch to fill. */
   readonly maxWaitTimeMs: number;
   /** Batches per checkpoint. */
   readonly batchCheckpointFrequency: number;
@@ -16,6 +18,7 @@ export interface EventHubsHostSettings {
 
 export const HOST_DEFAULTS: EventHubsHostSettings = Object.freeze({
   maxEventBatchSize: 100,
+  minEventBatchSize: 1,
   maxWaitTimeMs: 60_000,
   batchCheckpointFrequency: 1,
   prefetchCount: 300,
@@ -29,6 +32,9 @@ export function timeSpanToMs(value: string, setting: string): number {
   const [, h, m, s, fraction] = match;
   return ((Number(h) * 60 + Number(m)) * 60 + Number(s)) * 1000 + Math.round(Number(fraction ?? 0) * 1000);
 }
+
+/** The extension's own upper bound on maxWaitTime. */
+export const MAX_WAIT_TIME_MS = 10 * 60_000;
 
 export function parseHostJson(json: unknown): EventHubsHostSettings {
   const root = (json ?? {}) as { version?: unknown; extensions?: { eventHubs?: Record<string, unknown> } };
@@ -47,11 +53,26 @@ export function parseHostJson(json: unknown): EventHubsHostSettings {
   if (offset !== 'fromStart' && offset !== 'fromEnd') {
     throw new Error(`host.json extensions.eventHubs.initialOffsetOptions.type: '${String(offset)}' is not fromStart or fromEnd (fromEnqueuedTime is not supported locally)`);
   }
-  return {
+  const settings: EventHubsHostSettings = {
     maxEventBatchSize: positive('maxEventBatchSize', HOST_DEFAULTS.maxEventBatchSize),
+    minEventBatchSize: positive('minEventBatchSize', HOST_DEFAULTS.minEventBatchSize),
     maxWaitTimeMs: typeof wait === 'string' ? timeSpanToMs(wait, 'extensions.eventHubs.maxWaitTime') : HOST_DEFAULTS.maxWaitTimeMs,
     batchCheckpointFrequency: positive('batchCheckpointFrequency', HOST_DEFAULTS.batchCheckpointFrequency),
     prefetchCount: positive('prefetchCount', HOST_DEFAULTS.prefetchCount),
     initialOffset: offset,
   };
+  validateHostSettings(settings);
+  return settings;
+}
+
+/** The rules the extension enforces between the settings (also applied to a test's overrides). */
+export function validateHostSettings(settings: EventHubsHostSettings): void {
+  if (settings.minEventBatchSize > settings.maxEventBatchSize) {
+    throw new Error(
+      `host.json extensions.eventHubs.minEventBatchSize: ${settings.minEventBatchSize} is larger than maxEventBatchSize (${settings.maxEventBatchSize})`,
+    );
+  }
+  if (settings.maxWaitTimeMs > MAX_WAIT_TIME_MS || settings.maxWaitTimeMs <= 0) {
+    throw new Error(`host.json extensions.eventHubs.maxWaitTime: ${settings.maxWaitTimeMs} ms is not above 0 and at most 00:10:00`);
+  }
 }

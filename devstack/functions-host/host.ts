@@ -3,10 +3,12 @@
  * would, against the IoT Hub emulator (or, given a real connection string, a real IoT Hub).
  *
  * Per function: an `EventHubConsumerClient` on its consumer group with a `BlobCheckpointStore` in the
- * `AzureWebJobsStorage` account (container `functions-checkpoints`), batches of up to host.json's
- * `maxEventBatchSize`, the trigger's argument and metadata shape (trigger-input.ts) in a real
- * `InvocationContext`, the function's `retry` option (retry.ts), and a checkpoint after each successful
- * (or finally abandoned) invocation — never while retrying, never while stopping.
+ * `AzureWebJobsStorage` account (container `functions-checkpoints`), batches formed per partition as the
+ * extension forms them (batching.ts: host.json `minEventBatchSize`, `maxEventBatchSize`, `maxWaitTime`),
+ * the trigger's argument and metadata shape (trigger-input.ts) in a real `InvocationContext`, the
+ * function's `retry` option (retry.ts), and a checkpoint after every `batchCheckpointFrequency` finished
+ * (succeeded or finally abandoned) batches, written in the background so the next batch never waits for
+ * it — never while retrying, never while stopping.
  *
  * Why the registration object instead of intercepting `app.eventHub`: each function file exports the
  * exact options it registers plus a handler factory (functions/registration.ts), so the host reads typed
@@ -32,7 +34,8 @@ import type { Runtime } from '../../functions/clients.js';
 import type { FunctionCounters } from '../../functions/counters.js';
 import type { FunctionRegistration } from '../../functions/registration.js';
 import { FUNCTIONS } from '../../functions/catalog.js';
-import { parseHostJson } from './host-json.js';
+import { BatchAccumulator, receiveWaitMs } from './batching.js';
+import { parseHostJson, validateHostSettings } from './host-json.js';
 import type { EventHubsHostSettings } from './host-json.js';
 import { mayRetry, retryDelayMs } from './retry.js';
 import { toTriggerInput } from './trigger-input.js';
@@ -65,6 +68,14 @@ export interface FunctionsHostOptions {
   /** Replace each function's retry delays (tests); the retry count still comes from the function. */
   readonly retryDelayMs?: (retryCount: number) => number;
   readonly logger?: Logger;
+}
+
+/** One claimed partition of one function: the batch being filled and the checkpoint writes in order. */
+interface PartitionState {
+  readonly batches: BatchAccumulator<ReceivedEventData>;
+  /** Finished batches since the last checkpoint (host.json batchCheckpointFrequency). */
+  sinceCheckpoint: number;
+  checkpointing: Promise<void>;
 }
 
 export interface HostCounters extends FunctionCounters {
@@ -106,6 +117,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     ...parseHostJson(JSON.parse(await readFile(hostJsonPath, 'utf8')) as unknown),
     ...options.hostSettings,
   };
+  validateHostSettings(hostSettings);
   const runtime = createRuntime(config);
   const checkpoints = new ContainerClient(webJobsStorage, CHECKPOINT_CONTAINER);
   await checkpoints.createIfNotExists();
@@ -128,6 +140,8 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
   const running: Array<{ client: EventHubConsumerClient; subscription: Subscription }> = [];
   // Invocations under way: stop() lets them finish (without checkpointing) before closing the clients.
   const inFlight = new Set<Promise<boolean>>();
+  // Checkpoint writes of finished batches: stop() waits for them too.
+  const checkpointWrites = new Set<Promise<void>>();
   try {
     for (const fn of options.functions ?? ALL_FUNCTIONS) {
       running.push(startFunction(fn));
@@ -161,20 +175,47 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     }
     const handler = fn.createHandler(runtime);
     const fnLog = log.child({ function: fn.name, consumerGroup });
-    let batchesSinceCheckpoint = 0;
+    const partitions = new Map<string, PartitionState>();
+    const stateOf = (partitionId: string): PartitionState => {
+      let state = partitions.get(partitionId);
+      if (!state) {
+        state = { batches: new BatchAccumulator<ReceivedEventData>(hostSettings), sinceCheckpoint: 0, checkpointing: Promise.resolve() };
+        partitions.set(partitionId, state);
+      }
+      return state;
+    };
     const subscription = client.subscribe(
       {
         processEvents: async (events, context) => {
-          if (events.length === 0 || stopping) return;
-          const invocation = invoke(fn, handler, events, context, fnLog);
-          inFlight.add(invocation);
-          const done = await invocation.finally(() => inFlight.delete(invocation));
-          if (!done || stopping || options.checkpoint === false) return;
-          batchesSinceCheckpoint++;
-          if (batchesSinceCheckpoint >= hostSettings.batchCheckpointFrequency) {
-            batchesSinceCheckpoint = 0;
-            await context.updateCheckpoint(events[events.length - 1] as ReceivedEventData);
+          if (stopping) return;
+          const state = stateOf(context.partitionId);
+          state.batches.add(events, Date.now());
+          // The pump waits for this call, so one partition's invocations stay in order; the SDK keeps
+          // prefetching meanwhile, and what arrives is taken on the next call.
+          for (let batch = state.batches.take(Date.now()); batch && !stopping; batch = state.batches.take(Date.now())) {
+            const invocation = invoke(fn, handler, batch, context, fnLog);
+            inFlight.add(invocation);
+            const done = await invocation.finally(() => inFlight.delete(invocation));
+            if (!done || stopping || options.checkpoint === false) return;
+            if (++state.sinceCheckpoint < hostSettings.batchCheckpointFrequency) continue;
+            state.sinceCheckpoint = 0;
+            // In the background, in order per partition: the next batch never waits for the checkpoint write.
+            const last = batch[batch.length - 1] as ReceivedEventData;
+            state.checkpointing = state.checkpointing
+              .then(() => context.updateCheckpoint(last))
+              .catch((err: unknown) =>
+                fnLog.warn({ partitionId: context.partitionId, err: (err as Error).message }, 'checkpoint failed; the next one covers it'),
+              );
+            checkpointWrites.add(state.checkpointing);
+            void state.checkpointing.finally(() => checkpointWrites.delete(state.checkpointing));
           }
+        },
+        processClose: async (_reason, context) => {
+          // Held events were never checkpointed: the partition's next owner receives them again.
+          const state = partitions.get(context.partitionId);
+          partitions.delete(context.partitionId);
+          state?.batches.clear();
+          await state?.checkpointing;
         },
         processError: async (err, context) => {
           if (stopping) return;
@@ -183,8 +224,8 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       },
       {
         maxBatchSize: hostSettings.maxEventBatchSize,
-        maxWaitTimeInSeconds: Math.max(0.05, hostSettings.maxWaitTimeMs / 1000),
-        prefetchCount: hostSettings.prefetchCount,
+        maxWaitTimeInSeconds: receiveWaitMs(hostSettings) / 1000,
+        prefetchCount: Math.max(hostSettings.prefetchCount, hostSettings.maxEventBatchSize),
         startPosition: hostSettings.initialOffset === 'fromEnd' ? latestEventPosition : earliestEventPosition,
         skipParsingBodyAsJson: true,
       },
@@ -260,6 +301,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
         stopping = true;
         for (const wake of [...sleepers]) wake();
         await Promise.allSettled([...inFlight]);
+        await Promise.allSettled([...checkpointWrites]);
         await Promise.allSettled(running.map((r) => r.subscription.close()));
         await Promise.allSettled(running.map((r) => r.client.close()));
         await runtime.close();

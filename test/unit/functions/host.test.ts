@@ -68,13 +68,23 @@ describe('local host: trigger argument and metadata shape', () => {
 describe('local host: host.json', () => {
   it("reads the repository's host.json", () => {
     const settings = parseHostJson(JSON.parse(readFileSync('host.json', 'utf8')));
-    expect(settings).toEqual({ maxEventBatchSize: 100, maxWaitTimeMs: 5000, batchCheckpointFrequency: 1, prefetchCount: 300, initialOffset: 'fromStart' });
+    expect(settings).toEqual({
+      maxEventBatchSize: 1000,
+      minEventBatchSize: 200,
+      maxWaitTimeMs: 20_000,
+      batchCheckpointFrequency: 1,
+      prefetchCount: 2000,
+      initialOffset: 'fromStart',
+    });
   });
 
   it('errors name the setting', () => {
     expect(() => parseHostJson({ version: '1.0' })).toThrow(/host.json version/);
     expect(() => parseHostJson({ version: '2.0', extensions: { eventHubs: { maxEventBatchSize: 0 } } })).toThrow(/extensions.eventHubs.maxEventBatchSize/);
     expect(() => timeSpanToMs('5s', 'maxWaitTime')).toThrow(/maxWaitTime/);
+    const hubs = (eventHubs: Record<string, unknown>) => ({ version: '2.0', extensions: { eventHubs } });
+    expect(() => parseHostJson(hubs({ maxEventBatchSize: 10, minEventBatchSize: 11 }))).toThrow(/minEventBatchSize: 11 is larger than maxEventBatchSize/);
+    expect(() => parseHostJson(hubs({ maxWaitTime: '00:10:01' }))).toThrow(/maxWaitTime/);
     expect(timeSpanToMs('00:01:02.5', 'x')).toBe(62_500);
   });
 });
