@@ -18,7 +18,7 @@ import { CosmosClient } from '@azure/cosmos';
 import type { Container } from '@azure/cosmos';
 import type { TelemetryRecord } from '../functions/record.js';
 import { toReadingDocument, writeWarm } from '../functions/warmWriter.js';
-import { groupByObject } from '../functions/coldLayout.js';
+import { groupByObject } from '../cold/layout.js';
 import { forwardReadings } from '../functions/analyticsForwarder.js';
 import type { Reading } from '../functions/record.js';
 import { loadConnectorConfig } from '../batching/config.js';

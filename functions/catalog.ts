@@ -4,6 +4,8 @@
  * function here and both pick it up.
  */
 import { analyticsForwarderFunction } from './analyticsForwarder.js';
+import { coldCompactorFunction } from './coldCompactor.js';
+import type { TimerRegistration } from './coldCompactor.js';
 import { coldPathFunction } from './coldPath.js';
 import type { FunctionRegistration } from './registration.js';
 import { warmPathFunction } from './warmPath.js';
@@ -13,3 +15,6 @@ export const FUNCTIONS: readonly FunctionRegistration[] = [
   coldPathFunction,
   analyticsForwarderFunction,
 ];
+
+/** Timer-triggered functions. */
+export const TIMERS: readonly TimerRegistration[] = [coldCompactorFunction];

@@ -25,6 +25,7 @@ export interface Runtime {
   readonly counters: FunctionCounters;
   cosmosContainer(): Container;
   coldContainer(): ContainerClient;
+  parquetContainer(): ContainerClient;
   deadLetterContainer(): ContainerClient;
   iotAnalytics(): IoTAnalyticsClient;
   close(): Promise<void>;
@@ -59,6 +60,7 @@ export function createRuntime(config: FunctionsConfig): Runtime {
       return cosmos.container;
     },
     coldContainer: () => blobService().getContainerClient(config.storage.coldContainer),
+    parquetContainer: () => blobService().getContainerClient(config.storage.parquetContainer),
     deadLetterContainer: () => blobService().getContainerClient(config.storage.deadLetterContainer),
     iotAnalytics() {
       const { region, endpoint, credentials } = config.analytics;

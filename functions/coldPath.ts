@@ -6,7 +6,7 @@
  */
 import type { EventHubHandler } from '@azure/functions';
 import type { Runtime } from './clients.js';
-import { ColdAppender } from './coldAppend.js';
+import { ColdAppender } from '@iot-ingest/cold';
 import { deadLetterMalformed, readTriggerBatch } from './invocation.js';
 import { defineEventHubFunction } from './registration.js';
 

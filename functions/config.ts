@@ -17,6 +17,10 @@ export const DEFAULTS = Object.freeze({
   /** 30 days, seconds. */
   COSMOS_DEFAULT_TTL_SECONDS: String(30 * 24 * 3600),
   COLD_CONTAINER: 'telemetry',
+  /** The hourly Parquet copy of the cold store (coldCompactor). */
+  COLD_PARQUET_CONTAINER: 'telemetry-parquet',
+  /** Minutes after an hour ends before it is compacted to Parquet (room for late events). */
+  COLD_COMPACT_GRACE_MINUTES: '10',
   DEADLETTER_CONTAINER: 'analytics-deadletter',
   /** KB. The connector has no default; the forwarder's queues only live for one invocation. */
   MemorySize: '65536',
@@ -55,7 +59,10 @@ export interface StorageSettings {
   /** … or `COLD_STORAGE_ACCOUNT_URL` with DefaultAzureCredential. */
   readonly accountUrl: string | undefined;
   readonly coldContainer: string;
+  readonly parquetContainer: string;
   readonly deadLetterContainer: string;
+  /** `COLD_COMPACT_GRACE_MINUTES` × 60,000. */
+  readonly compactGraceMs: number;
 }
 
 export interface AnalyticsSettings {
@@ -163,8 +170,17 @@ export function parseFunctionsConfig(
   }
   const coldContainer = get('COLD_CONTAINER') ?? DEFAULTS.COLD_CONTAINER;
   const deadLetterContainer = get('DEADLETTER_CONTAINER') ?? DEFAULTS.DEADLETTER_CONTAINER;
+  const parquetContainer = get('COLD_PARQUET_CONTAINER') ?? DEFAULTS.COLD_PARQUET_CONTAINER;
+  const graceText = get('COLD_COMPACT_GRACE_MINUTES') ?? DEFAULTS.COLD_COMPACT_GRACE_MINUTES;
+  if (!/^(0|[1-9][0-9]{0,4})$/.test(graceText)) {
+    issues.push({
+      setting: 'COLD_COMPACT_GRACE_MINUTES',
+      message: `COLD_COMPACT_GRACE_MINUTES must be a whole number of minutes from 0 to 99999, got '${graceText}'`,
+    });
+  }
   for (const [setting, name] of [
     ['COLD_CONTAINER', coldContainer],
+    ['COLD_PARQUET_CONTAINER', parquetContainer],
     ['DEADLETTER_CONTAINER', deadLetterContainer],
   ] as const) {
     if (!CONTAINER_NAME.test(name)) {
@@ -225,7 +241,9 @@ export function parseFunctionsConfig(
         connectionString: storageConnectionString,
         accountUrl: storageConnectionString === undefined ? storageAccountUrl : undefined,
         coldContainer,
+        parquetContainer,
         deadLetterContainer,
+        compactGraceMs: Number(graceText) * 60_000,
       },
       analytics: {
         region,

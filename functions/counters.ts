@@ -11,6 +11,8 @@ export interface FunctionCounters {
   blobs: number;
   /** Cold records left out because a committed block already held them (a redelivered batch). */
   coldAlreadyStored: number;
+  /** Parquet files written by the compactor. */
+  parquetFiles: number;
   /** Messages IoT Analytics accepted. */
   forwarded: number;
   /** Messages written to the dead-letter container (undeliverable readings and malformed events). */
@@ -20,5 +22,5 @@ export interface FunctionCounters {
 }
 
 export function newCounters(): FunctionCounters {
-  return { documents: 0, latestUpdated: 0, blobs: 0, coldAlreadyStored: 0, forwarded: 0, deadLettered: 0, malformed: 0 };
+  return { documents: 0, latestUpdated: 0, blobs: 0, coldAlreadyStored: 0, parquetFiles: 0, forwarded: 0, deadLettered: 0, malformed: 0 };
 }

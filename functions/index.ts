@@ -6,10 +6,11 @@
  * `@azure/functions` never switches to its "test mode" outside Azure.
  */
 import { app } from '@azure/functions';
-import { FUNCTIONS } from './catalog.js';
+import { FUNCTIONS, TIMERS } from './catalog.js';
 import { workerConfig } from './config.js';
 
 for (const registration of FUNCTIONS) app.eventHub(registration.name, registration.options);
+for (const timer of TIMERS) app.timer(timer.name, timer.options);
 
 app.hook.appStart(() => {
   workerConfig();

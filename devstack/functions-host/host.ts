@@ -33,7 +33,10 @@ import { createRuntime } from '../../functions/clients.js';
 import type { Runtime } from '../../functions/clients.js';
 import type { FunctionCounters } from '../../functions/counters.js';
 import type { FunctionRegistration } from '../../functions/registration.js';
-import { FUNCTIONS } from '../../functions/catalog.js';
+import { FUNCTIONS, TIMERS } from '../../functions/catalog.js';
+import type { TimerRegistration } from '../../functions/coldCompactor.js';
+import { startTimer } from './timer.js';
+import type { RunningTimer } from './timer.js';
 import { BatchAccumulator, receiveWaitMs } from './batching.js';
 import { parseHostJson, validateHostSettings } from './host-json.js';
 import type { EventHubsHostSettings } from './host-json.js';
@@ -41,6 +44,7 @@ import { mayRetry, retryDelayMs } from './retry.js';
 import { toTriggerInput } from './trigger-input.js';
 
 export const ALL_FUNCTIONS: readonly FunctionRegistration[] = FUNCTIONS;
+export const ALL_TIMERS: readonly TimerRegistration[] = TIMERS;
 export const CHECKPOINT_CONTAINER = 'functions-checkpoints';
 /**
  * Greedy: one local host claims every partition at once (the default 'balanced' claims one per 10 s
@@ -57,6 +61,8 @@ export interface FunctionsHostOptions {
   readonly settings: Settings;
   /** Default: all three functions. */
   readonly functions?: readonly FunctionRegistration[];
+  /** Timer-triggered functions. Default: ALL_TIMERS when `functions` is not given, else none. */
+  readonly timers?: readonly TimerRegistration[];
   /** Default: the repository's host.json. */
   readonly hostJsonPath?: string;
   /** Overrides of host.json's Event Hubs settings (tests use a short maxWaitTime). */
@@ -151,8 +157,17 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     await runtime.close();
     throw err;
   }
+  const timers: RunningTimer[] = (options.timers ?? (options.functions ? [] : ALL_TIMERS)).map((t) =>
+    startTimer(t, runtime, {
+      log: log.child({ function: t.name }),
+      onInvocation: (ok) => {
+        counters.invocations++;
+        if (!ok) counters.errors++;
+      },
+    }),
+  );
   log.info(
-    { functions: (options.functions ?? ALL_FUNCTIONS).map((f) => f.name), eventHubName: config.eventHub.eventHubName, ...hostSettings },
+    { functions: (options.functions ?? ALL_FUNCTIONS).map((f) => f.name), timers: timers.map((t) => t.name), eventHubName: config.eventHub.eventHubName, ...hostSettings },
     'functions host started',
   );
 
@@ -300,6 +315,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       (stopped ??= (async () => {
         stopping = true;
         for (const wake of [...sleepers]) wake();
+        await Promise.allSettled(timers.map((t) => t.stop()));
         await Promise.allSettled([...inFlight]);
         await Promise.allSettled([...checkpointWrites]);
         await Promise.allSettled(running.map((r) => r.subscription.close()));
@@ -321,6 +337,7 @@ export function resolveExpression(value: string, settings: Settings): string {
 
 async function ensureResources(runtime: Runtime): Promise<void> {
   await runtime.coldContainer().createIfNotExists();
+  await runtime.parquetContainer().createIfNotExists();
   await runtime.deadLetterContainer().createIfNotExists();
   const container = runtime.cosmosContainer();
   const { cosmos } = runtime.config;

@@ -12,7 +12,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TelemetryRecord } from '@iot-ingest/contracts';
 import { startStorage } from '../../devstack/storage/index.js';
-import { ColdAppender } from '../../functions/coldAppend.js';
+import { ColdAppender } from '../../cold/append.js';
 
 const HOUR = 'year=2026/month=11/day=23/hour=10/';
 

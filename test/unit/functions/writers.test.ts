@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { blockId, coldObjectName, encodeBlock, groupByObject, hourPrefix, planBlocks, rangeOfBlockId, rolloverOf } from '../../../functions/coldLayout.js';
+import { blockId, coldObjectName, encodeBlock, groupByObject, hourPrefix, planBlocks, rangeOfBlockId, rolloverOf } from '../../../cold/layout.js';
 import type { TelemetryRecord } from '../../../functions/record.js';
 import { isNewer, newestPerDevice, partitionKeyFor, toLatestDocument, toReadingDocument } from '../../../functions/warmWriter.js';
 

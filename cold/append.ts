@@ -10,7 +10,7 @@
  */
 import type { BlobHTTPHeaders, ContainerClient } from '@azure/storage-blob';
 import type { TelemetryRecord } from '@iot-ingest/contracts';
-import type { SequenceRange } from './coldLayout.js';
+import type { SequenceRange } from './layout.js';
 import {
   COLD_CONTENT_TYPE,
   MAX_BLOCKS_PER_OBJECT,
@@ -20,7 +20,7 @@ import {
   planBlocks,
   rangeOfBlockId,
   rolloverOf,
-} from './coldLayout.js';
+} from './layout.js';
 
 export const COLD_HEADERS: BlobHTTPHeaders = Object.freeze({ blobContentType: COLD_CONTENT_TYPE, blobContentEncoding: 'gzip' });
 
