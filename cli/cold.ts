@@ -1,13 +1,18 @@
 /**
- * `query cold`: list only the partitions of the time range in the cold container, download those
- * blobs to a temporary directory (progress on stderr), and run the analyst's SQL with DuckDB over the
- * `telemetry` view. The temporary directory is always removed.
+ * `query cold`: per (partition, hour) of the time range, the hour's Parquet file when the compactor made
+ * it from the objects as they are now, else its JSON Lines objects (@iot-ingest/cold decides). Files are
+ * kept in a local cache keyed by blob name and ETag, so a repeated query downloads only what changed
+ * (progress on stderr), then the analyst's SQL runs with DuckDB over the `telemetry` view. A summary line
+ * on stderr says how many files were read and downloaded. `cold compact` is here too.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import type { ContainerClient } from '@azure/storage-blob';
+import { HOUR_MS, compactHour, isClosedHour, listPartitionHours } from '@iot-ingest/cold';
+import type { PartitionCompaction, StoredFile } from '@iot-ingest/cold';
 import { loadDuckDb, rawSource, telemetryViewSql } from './duckdb.js';
 import type { StorageTarget } from './endpoints.js';
 import { oneLine } from './errors.js';
@@ -18,6 +23,10 @@ import type { TimeRange } from './time-range.js';
 
 export interface ColdQuery {
   storage: StorageTarget;
+  /** The Parquet container (default telemetry-parquet). */
+  parquetContainer: string;
+  /** Local cache of downloaded files (default: cacheDir()). */
+  cacheDir?: string;
   range: TimeRange;
   deviceId?: string;
   sql: string;
@@ -28,6 +37,16 @@ export interface ColdQuery {
 export interface QueryResult {
   columns: string[];
   rows: Record<string, unknown>[];
+  /** Files the query read, by kind, and how many of them had to be downloaded. */
+  files: { parquet: number; jsonl: number; downloaded: number; downloadedBytes: number };
+}
+
+export const DEFAULT_PARQUET_CONTAINER = 'telemetry-parquet';
+
+/** `IOT_INGEST_CACHE_DIR`, else `$XDG_CACHE_HOME/iot-ingest`, else `~/.cache/iot-ingest`. */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.IOT_INGEST_CACHE_DIR) return path.resolve(env.IOT_INGEST_CACHE_DIR);
+  return path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'iot-ingest');
 }
 
 const LIST_CONCURRENCY = 8;
@@ -36,14 +55,14 @@ const DOWNLOAD_CONCURRENCY = 4;
 // A person is waiting: retry transient errors briefly instead of the SDK's 4 tries 4 s apart.
 const RETRY_OPTIONS = { maxTries: 3, retryDelayInMs: 250, maxRetryDelayInMs: 2_000 };
 
-async function containerClient(target: StorageTarget): Promise<ContainerClient> {
+async function containerClients(target: StorageTarget, parquetContainer: string): Promise<{ cold: ContainerClient; parquet: ContainerClient }> {
   const service =
     'connectionString' in target
       ? BlobServiceClient.fromConnectionString(target.connectionString, { retryOptions: RETRY_OPTIONS })
       : new BlobServiceClient(target.accountUrl, new (await import('@azure/identity')).DefaultAzureCredential(), {
           retryOptions: RETRY_OPTIONS,
         });
-  return service.getContainerClient(target.container);
+  return { cold: service.getContainerClient(target.container), parquet: service.getContainerClient(parquetContainer) };
 }
 
 /** Runs `work` over `items` with at most `limit` at a time, keeping the input order of results. */
@@ -69,85 +88,131 @@ function storageError(err: unknown, target: StorageTarget): Error {
   return new Error(`cannot read ${where}: ${oneLine(err)}`, { cause: err });
 }
 
-export async function listRangeBlobs(
-  container: ContainerClient,
-  range: TimeRange,
-): Promise<{ name: string; sizeBytes: number }[]> {
-  const perPrefix = await mapLimited(prefixesFor(range), LIST_CONCURRENCY, async (prefix) => {
-    const found: { name: string; sizeBytes: number }[] = [];
-    for await (const blob of container.listBlobsFlat({ prefix })) {
-      found.push({ name: blob.name, sizeBytes: blob.properties.contentLength ?? 0 });
-    }
-    return found;
-  });
-  return perPrefix.flat();
+interface QueryFile extends StoredFile {
+  readonly container: ContainerClient;
+  readonly kind: 'parquet' | 'jsonl';
+}
+
+/** What the range reads: per partition-hour the current Parquet file, else its JSON Lines objects. */
+export async function listRangeFiles(cold: ContainerClient, parquet: ContainerClient, range: TimeRange): Promise<QueryFile[]> {
+  const perPrefix = await mapLimited(prefixesFor(range), LIST_CONCURRENCY, (prefix) => listPartitionHours(cold, parquet, prefix));
+  return perPrefix.flat().flatMap((hour): QueryFile[] =>
+    hour.compacted && hour.parquet
+      ? [{ ...hour.parquet, container: parquet, kind: 'parquet' }]
+      : hour.jsonl.map((o) => ({ ...o, container: cold, kind: 'jsonl' as const })),
+  );
+}
+
+/**
+ * The cached copy of a blob version: `<cache>/<digest of container URL + name>-<digest of ETag>.<ext>`.
+ * A new version of the same name replaces the old one (an open hour's object grows).
+ */
+async function cachedFile(dir: string, file: QueryFile): Promise<{ path: string; downloaded: boolean }> {
+  const digest = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 24);
+  const key = digest(`${file.container.url}/${file.name}`);
+  const target = path.join(dir, `${key}-${digest(file.etag)}${file.kind === 'parquet' ? '.parquet' : '.jsonl.gz'}`);
+  if (await stat(target).then((s) => s.size === file.sizeBytes, () => false)) return { path: target, downloaded: false };
+  const partial = `${target}.${process.pid}.partial`;
+  // Under the listed ETag: a file that moved meanwhile fails here rather than mixing versions.
+  await file.container.getBlobClient(file.name).downloadToFile(partial, 0, undefined, { conditions: { ifMatch: file.etag } });
+  await rename(partial, target);
+  for (const old of await readdir(dir)) {
+    // Another query may be downloading a `.partial` of this name right now: leave those alone.
+    if (old.startsWith(`${key}-`) && !old.endsWith('.partial') && path.join(dir, old) !== target) await rm(path.join(dir, old), { force: true });
+  }
+  return { path: target, downloaded: true };
 }
 
 export async function runColdQuery(query: ColdQuery): Promise<QueryResult> {
   // Fail on a missing DuckDB before any download.
   const duckdb = await loadDuckDb();
-  const container = await containerClient(query.storage);
-  let blobs: { name: string; sizeBytes: number }[];
+  const { cold, parquet } = await containerClients(query.storage, query.parquetContainer);
+  let files: QueryFile[];
   try {
-    blobs = await listRangeBlobs(container, query.range);
+    files = await listRangeFiles(cold, parquet, query.range);
   } catch (err) {
     throw storageError(err, query.storage);
   }
 
-  const tempDir = await mkdtemp(path.join(os.tmpdir(), 'iot-ingest-cold-'));
+  const dir = path.join(query.cacheDir ?? cacheDir(), 'cold');
+  await mkdir(dir, { recursive: true });
+  const progress = createProgress(query.progressStream, files.length);
+  let local: Array<{ path: string; downloaded: boolean; kind: QueryFile['kind']; sizeBytes: number }>;
   try {
-    const progress = createProgress(query.progressStream, blobs.length);
-    let files: string[];
-    try {
-      files = await mapLimited(blobs, DOWNLOAD_CONCURRENCY, async (blob) => {
-        // Flattened name keeps the extension (.jsonl.gz), which tells DuckDB how to decompress.
-        const file = path.join(tempDir, blob.name.replace(/[^A-Za-z0-9._=-]/g, '_'));
-        await container.getBlobClient(blob.name).downloadToFile(file);
-        progress.advance(blob.sizeBytes);
-        return file;
-      });
-    } catch (err) {
-      throw storageError(err, query.storage);
-    } finally {
-      progress.done();
-    }
-
-    const instance = await duckdb.DuckDBInstance.create(':memory:', {
-      // Everything needed (json, icu) is built in; never reach for the network.
-      autoinstall_known_extensions: 'false',
-      autoload_known_extensions: 'false',
+    local = await mapLimited(files, DOWNLOAD_CONCURRENCY, async (file) => {
+      const cached = await cachedFile(dir, file);
+      progress.advance(file.sizeBytes);
+      return { ...cached, kind: file.kind, sizeBytes: file.sizeBytes };
     });
-    const connection = await instance.connect();
-    try {
-      await connection.run("SET TimeZone = 'UTC'");
-      let rawColumns: Map<string, string> | undefined;
-      if (files.length > 0) {
-        try {
-          const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${rawSource(files)}`);
-          rawColumns = new Map(
-            described.getRowObjectsJson().map((r) => [String(r.column_name), String(r.column_type)] as const),
-          );
-        } catch (err) {
-          throw new Error(`cannot read the cold blobs as JSON Lines: ${oneLine(err)}`, { cause: err });
-        }
-      }
-      await connection.run(telemetryViewSql(files, rawColumns, query.range, query.deviceId));
-      let reader;
-      try {
-        reader = await connection.runAndReadAll(query.sql);
-      } catch (err) {
-        throw new Error(`SQL error: ${oneLine(err)}`, { cause: err });
-      }
-      const columns = reader.columnNames();
-      const types = reader.columnTypes().map((t) => ({ alias: t.alias, name: t.toString() }));
-      const rows = reader.getRowsJson();
-      return { columns, rows: rows.map((values) => rowObject(columns, types, values)) };
-    } finally {
-      connection.closeSync();
-      instance.closeSync();
-    }
+  } catch (err) {
+    throw storageError(err, query.storage);
   } finally {
-    await rm(tempDir, { recursive: true, force: true });
+    progress.done();
+  }
+  const jsonlFiles = local.filter((f) => f.kind === 'jsonl').map((f) => f.path);
+  const parquetFiles = local.filter((f) => f.kind === 'parquet').map((f) => f.path);
+  const downloaded = local.filter((f) => f.downloaded);
+  const summary = {
+    parquet: parquetFiles.length,
+    jsonl: jsonlFiles.length,
+    downloaded: downloaded.length,
+    downloadedBytes: downloaded.reduce((n, f) => n + f.sizeBytes, 0),
+  };
+
+  const instance = await duckdb.DuckDBInstance.create(':memory:', {
+    // Everything needed (json, parquet, icu) is built in; never reach for the network.
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+  });
+  const connection = await instance.connect();
+  try {
+    await connection.run("SET TimeZone = 'UTC'");
+    let rawColumns: Map<string, string> | undefined;
+    if (jsonlFiles.length > 0) {
+      try {
+        const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${rawSource(jsonlFiles)}`);
+        rawColumns = new Map(described.getRowObjectsJson().map((r) => [String(r.column_name), String(r.column_type)] as const));
+      } catch (err) {
+        throw new Error(`cannot read the cold blobs as JSON Lines: ${oneLine(err)}`, { cause: err });
+      }
+    }
+    await connection.run(telemetryViewSql(jsonlFiles, rawColumns, query.range, query.deviceId, parquetFiles));
+    let reader;
+    try {
+      reader = await connection.runAndReadAll(query.sql);
+    } catch (err) {
+      throw new Error(`SQL error: ${oneLine(err)}`, { cause: err });
+    }
+    const columns = reader.columnNames();
+    const types = reader.columnTypes().map((t) => ({ alias: t.alias, name: t.toString() }));
+    const rows = reader.getRowsJson();
+    return { columns, rows: rows.map((values) => rowObject(columns, types, values)), files: summary };
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
+
+export interface ColdCompaction {
+  storage: StorageTarget;
+  parquetContainer: string;
+  hourMs: number;
+  nowMs: number;
+}
+
+/** `cold compact --hour`: the compactor's own code for one hour that has ended. */
+export async function runColdCompaction(request: ColdCompaction): Promise<PartitionCompaction[]> {
+  if (!isClosedHour(request.hourMs, request.nowMs, 0)) {
+    throw new Error(
+      `--hour ${new Date(request.hourMs).toISOString()}: the hour has not ended yet (it ends at ${new Date(request.hourMs + HOUR_MS).toISOString()})`,
+    );
+  }
+  const { cold, parquet } = await containerClients(request.storage, request.parquetContainer);
+  try {
+    await parquet.createIfNotExists();
+    return await compactHour(cold, parquet, request.hourMs);
+  } catch (err) {
+    throw storageError(err, request.storage);
   }
 }
 

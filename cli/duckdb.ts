@@ -75,25 +75,29 @@ export function telemetryViewSql(
   rawColumns: ReadonlyMap<string, string> | undefined,
   range: TimeRange,
   deviceId?: string,
+  parquetFiles: readonly string[] = [],
 ): string {
-  if (rawColumns === undefined || files.length === 0) {
+  const sources: string[] = [];
+  if (rawColumns !== undefined && files.length > 0) {
+    const known = new Set(RECORD_COLUMNS.map(([name]) => name));
+    const projections = [
+      ...RECORD_COLUMNS.map(([name, type]) => castExpression(name, type, rawColumns.get(name))),
+      ...[...rawColumns.keys()].filter((name) => !known.has(name)).map(sqlIdent),
+    ];
+    sources.push(`SELECT ${projections.join(', ')} FROM ${rawSource(files)}`);
+  }
+  // The compactor's Parquet files already have the record columns with these types.
+  if (parquetFiles.length > 0) sources.push(`SELECT * FROM read_parquet([${parquetFiles.map(sqlString).join(', ')}], union_by_name = true)`);
+  if (sources.length === 0) {
     const cols = RECORD_COLUMNS.map(([name, type]) => `CAST(NULL AS ${type}) AS ${sqlIdent(name)}`).join(', ');
     return `CREATE VIEW telemetry AS SELECT ${cols} WHERE false`;
   }
-  const known = new Set(RECORD_COLUMNS.map(([name]) => name));
-  const projections = [
-    ...RECORD_COLUMNS.map(([name, type]) => castExpression(name, type, rawColumns.get(name))),
-    ...[...rawColumns.keys()].filter((name) => !known.has(name)).map(sqlIdent),
-  ];
   const filters = [
     `${sqlIdent('enqueuedAt')} >= ${timestampLiteral(range.fromMs)}`,
     `${sqlIdent('enqueuedAt')} < ${timestampLiteral(range.toMs)}`,
     ...(deviceId !== undefined ? [`${sqlIdent('deviceId')} = ${sqlString(deviceId)}`] : []),
   ];
-  return (
-    `CREATE VIEW telemetry AS SELECT * FROM (SELECT ${projections.join(', ')} FROM ${rawSource(files)}) ` +
-    `WHERE ${filters.join(' AND ')}`
-  );
+  return `CREATE VIEW telemetry AS SELECT * FROM (${sources.join(' UNION ALL BY NAME ')}) WHERE ${filters.join(' AND ')}`;
 }
 
 /** The files as DuckDB reads them: newline-delimited JSON (gzip by extension), schema over all rows. */

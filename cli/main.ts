@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { register as registerStatus } from './commands/status.js';
 import { register as registerQuery } from './commands/query.js';
 import { register as registerDevices } from './commands/devices.js';
+import { register as registerCold } from './commands/cold.js';
 
 export function buildProgram(): Command {
   const program = new Command('iot-ingest')
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerQuery(program);
   registerDevices(program);
+  registerCold(program);
   return program;
 }
 

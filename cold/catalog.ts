@@ -33,7 +33,9 @@ export interface PartitionHour {
   readonly compacted: boolean;
 }
 
-const OBJECT_NAME = /^(year=\d{4}\/month=\d{2}\/day=\d{2}\/hour=\d{2}\/)p([^/-]+)(?:-(\d+))?\.jsonl\.gz$/;
+// `p{partition}.jsonl.gz`, `p{partition}-{rollover}.jsonl.gz`, and the earlier layout's per-invocation
+// `p{partition}-{firstSeq}-{lastSeq}.jsonl.gz` (still read, never written).
+const OBJECT_NAME = /^(year=\d{4}\/month=\d{2}\/day=\d{2}\/hour=\d{2}\/)p([^/-]+)(?:-(\d+))?(-\d+)?\.jsonl\.gz$/;
 const PARQUET_NAME = /^(year=\d{4}\/month=\d{2}\/day=\d{2}\/hour=\d{2}\/)p([^/-]+)\.parquet$/;
 
 /** The Parquet file of a partition-hour. */
@@ -52,27 +54,32 @@ export async function listPartitionHours(cold: ContainerClient, parquet: Contain
   for await (const blob of cold.listBlobsFlat({ prefix })) {
     const match = OBJECT_NAME.exec(blob.name);
     if (!match) continue;
-    const [, hour, partition, rollover] = match as unknown as [string, string, string, string | undefined];
+    const [, hour, partition, rollover, legacyLast] = match as unknown as [string, string, string, string | undefined, string | undefined];
     const key = `${hour}p${partition}`;
     let group = groups.get(key);
     if (!group) groups.set(key, (group = { prefix: hour, partition, jsonl: [] }));
-    group.jsonl.push({ name: blob.name, etag: blob.properties.etag ?? '', sizeBytes: blob.properties.contentLength ?? 0, rollover: Number(rollover ?? 0) });
+    group.jsonl.push({ name: blob.name, etag: blob.properties.etag ?? '', sizeBytes: blob.properties.contentLength ?? 0, rollover: legacyLast === undefined ? Number(rollover ?? 0) : -1 });
   }
   const compacted = new Map<string, StoredFile & { sources: string | undefined }>();
-  for await (const blob of parquet.listBlobsFlat({ prefix, includeMetadata: true })) {
-    const match = PARQUET_NAME.exec(blob.name);
-    if (!match) continue;
-    compacted.set(`${match[1]}p${match[2]}`, {
-      name: blob.name,
-      etag: blob.properties.etag ?? '',
-      sizeBytes: blob.properties.contentLength ?? 0,
-      sources: blob.metadata?.[SOURCES_METADATA],
-    });
+  try {
+    for await (const blob of parquet.listBlobsFlat({ prefix, includeMetadata: true })) {
+      const match = PARQUET_NAME.exec(blob.name);
+      if (!match) continue;
+      compacted.set(`${match[1]}p${match[2]}`, {
+        name: blob.name,
+        etag: blob.properties.etag ?? '',
+        sizeBytes: blob.properties.contentLength ?? 0,
+        sources: blob.metadata?.[SOURCES_METADATA],
+      });
+    }
+  } catch (err) {
+    // No Parquet container yet (nothing compacted so far): every partition-hour reads its JSON Lines.
+    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
   }
   return [...groups.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([key, group]) => {
-      const jsonl = group.jsonl.sort((a, b) => a.rollover - b.rollover).map(({ name, etag, sizeBytes }) => ({ name, etag, sizeBytes }));
+      const jsonl = group.jsonl.sort((a, b) => a.rollover - b.rollover || a.name.localeCompare(b.name)).map(({ name, etag, sizeBytes }) => ({ name, etag, sizeBytes }));
       const sources = sourcesDigest(jsonl);
       const file = compacted.get(key);
       return { prefix: group.prefix, partition: group.partition, jsonl, parquet: file, sources, compacted: file?.sources === sources };

@@ -61,19 +61,31 @@ export function register(program: Command): void {
     .option('--storage-connection-string <cs>', 'storage connection string (env AZURE_STORAGE_CONNECTION_STRING)')
     .option('--storage-account-url <url>', 'blob account URL, Microsoft Entra ID (env AZURE_STORAGE_ACCOUNT_URL)')
     .option('--cold-container <name>', 'cold container (env COLD_CONTAINER; default telemetry)')
+    .option('--parquet-container <name>', 'hourly Parquet container (env COLD_PARQUET_CONTAINER; default telemetry-parquet)')
+    .option('--cache-dir <dir>', 'where downloaded files are kept (env IOT_INGEST_CACHE_DIR; default ~/.cache/iot-ingest)')
     .action(
-      async (sql: string, options: StorageFlags & { from: string; to: string; device?: string; format?: string }) => {
+      async (
+        sql: string,
+        options: StorageFlags & { from: string; to: string; device?: string; format?: string; parquetContainer?: string; cacheDir?: string },
+      ) => {
         const format = resolveFormat(options.format, Boolean(process.stdout.isTTY));
         const range = parseTimeRange(options.from, options.to);
         const storage = resolveStorage(options, process.env, readDevstackConnections());
-        const { runColdQuery } = await import('../cold.js');
+        const { DEFAULT_PARQUET_CONTAINER, runColdQuery } = await import('../cold.js');
         const result = await runColdQuery({
           storage,
+          parquetContainer: options.parquetContainer ?? process.env.COLD_PARQUET_CONTAINER ?? DEFAULT_PARQUET_CONTAINER,
+          ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
           range,
           ...(options.device !== undefined ? { deviceId: options.device } : {}),
           sql,
           progressStream: process.stderr,
         });
+        const f = result.files;
+        process.stderr.write(
+          `query cold: read ${f.parquet + f.jsonl} files (${f.parquet} Parquet, ${f.jsonl} JSON Lines), ` +
+            `downloaded ${f.downloaded} (${(f.downloadedBytes / 1024 / 1024).toFixed(1)} MB), ${f.parquet + f.jsonl - f.downloaded} from the cache\n`,
+        );
         await write(formatResults(format, result.rows, result.columns));
       },
     );

@@ -88,7 +88,7 @@ describe('iot-ingest query (spawned CLI against real Azurite and Cosmos servers)
     [storage, cosmos] = await Promise.all([startStorage({ dir, port: 0 }), startCosmos({ dir, port: 0 })]);
     await mergeConnection('storage', storage.connection, dir);
     await mergeConnection('cosmos', cosmos.connection, dir);
-    env = { IOT_INGEST_DEVSTACK_DIR: dir };
+    env = { IOT_INGEST_DEVSTACK_DIR: dir, IOT_INGEST_CACHE_DIR: path.join(dir, 'cache') };
 
     const client = new CosmosClient(cosmosClientOptions(cosmos.connection));
     const container = client.database('iot-ingest').container('telemetry');
@@ -271,6 +271,30 @@ describe('iot-ingest query (spawned CLI against real Azurite and Cosmos servers)
     ]);
     expect(empty.code).toBe(0);
     expect(jsonl(empty.stdout)).toEqual([{ n: 0 }]);
+  });
+
+  it('cold compact writes an ended hour as Parquet; query cold then reads it instead of the JSON Lines, and a repeat downloads nothing', async () => {
+    const cacheEnv = { ...env, IOT_INGEST_CACHE_DIR: path.join(dir, 'cache-compact') };
+    const sql = "SELECT deviceId, count(*) AS n, sum((body->>'temp')::DOUBLE) AS temps FROM telemetry GROUP BY deviceId ORDER BY deviceId";
+    const range = ['--from', '2026-11-23T13:00:00Z', '--to', '2026-11-23T15:00:00Z', '--format', 'jsonl'];
+    const before = await cli(['query', 'cold', ...range, sql], cacheEnv);
+    expect(before.code).toBe(0);
+    expect(before.stderr).toContain('read 3 files (0 Parquet, 3 JSON Lines), downloaded 3');
+
+    const compact = await cli(['cold', 'compact', '--hour', '2026-11-23T13:00:00Z'], env);
+    expect(compact.code).toBe(0);
+    expect(compact.stdout).toBe('telemetry-parquet/year=2026/month=11/day=23/hour=13/p0.parquet: 2 records from 1 object(s)\n');
+    const open = await cli(['cold', 'compact', '--hour', new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000).toISOString()], env);
+    expectOneLineError(open, /has not ended yet/);
+
+    const first = await cli(['query', 'cold', ...range, sql], cacheEnv);
+    const again = await cli(['query', 'cold', ...range, sql], cacheEnv);
+    for (const run of [first, again]) {
+      expect(run.code).toBe(0);
+      expect(jsonl(run.stdout)).toEqual(jsonl(before.stdout));
+    }
+    expect(first.stderr).toContain('read 3 files (1 Parquet, 2 JSON Lines), downloaded 1');
+    expect(again.stderr).toContain('read 3 files (1 Parquet, 2 JSON Lines), downloaded 0 (0.0 MB), 3 from the cache');
   });
 
   it('cold: a bad time range, bad SQL or an unreachable account give one line and exit 1', async () => {
