@@ -70,8 +70,8 @@ describe('local host: host.json', () => {
     const settings = parseHostJson(JSON.parse(readFileSync('host.json', 'utf8')));
     expect(settings).toEqual({
       maxEventBatchSize: 1000,
-      minEventBatchSize: 200,
-      maxWaitTimeMs: 20_000,
+      minEventBatchSize: 400,
+      maxWaitTimeMs: 30_000,
       batchCheckpointFrequency: 1,
       prefetchCount: 2000,
       initialOffset: 'fromStart',
