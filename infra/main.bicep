@@ -62,6 +62,8 @@ param cosmosContainerName string = 'telemetry'
 
 // ---- Blob Storage (cold path)
 param coldContainerName string = 'telemetry'
+@description('Blob container for the hourly Parquet copy of the cold path')
+param parquetContainerName string = 'telemetry-parquet'
 param deadLetterContainerName string = 'analytics-deadletter'
 
 @minValue(1)
@@ -153,6 +155,7 @@ module storage 'app/storage.bicep' = {
     coldStorageAccountName: '${abbrs.storageStorageAccounts}cold${resourceToken}'
     deploymentContainerName: deploymentContainerName
     coldContainerName: coldContainerName
+    parquetContainerName: parquetContainerName
     deadLetterContainerName: deadLetterContainerName
     coolAfterDays: coolAfterDays
     archiveAfterDays: archiveAfterDays
@@ -237,6 +240,7 @@ module rbac 'app/rbac.bicep' = {
     hostStorageAccountName: storage.outputs.hostStorageAccountName
     coldStorageAccountName: storage.outputs.coldStorageAccountName
     coldContainerName: coldContainerName
+    parquetContainerName: parquetContainerName
     deadLetterContainerName: deadLetterContainerName
     cosmosAccountName: cosmos.outputs.accountName
     keyVaultName: keyvault.outputs.name
@@ -261,6 +265,7 @@ module appsettings 'app/appsettings.bicep' = {
     cosmosDefaultTtlSeconds: cosmosDefaultTtlSeconds
     coldStorageAccountUrl: storage.outputs.coldBlobEndpoint
     coldContainerName: coldContainerName
+    parquetContainerName: parquetContainerName
     deadLetterContainerName: deadLetterContainerName
     awsRegion: awsRegion
     awsAccessKeyIdSecretUri: keyvault.outputs.awsAccessKeyIdSecretUri
@@ -295,6 +300,7 @@ output COLD_STORAGE_ACCOUNT_URL string = storage.outputs.coldBlobEndpoint
 // The CLI's name for the cold account (`iot-ingest query cold` after `eval "$(azd env get-values)"`).
 output AZURE_STORAGE_ACCOUNT_URL string = storage.outputs.coldBlobEndpoint
 output COLD_CONTAINER string = coldContainerName
+output COLD_PARQUET_CONTAINER string = parquetContainerName
 output DEADLETTER_CONTAINER string = deadLetterContainerName
 output AZURE_KEY_VAULT_NAME string = keyvault.outputs.name
 output AZURE_CONTAINER_REGISTRY_NAME string = registry.outputs.name

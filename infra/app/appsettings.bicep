@@ -15,6 +15,7 @@ param cosmosContainerName string
 param cosmosDefaultTtlSeconds int
 param coldStorageAccountUrl string
 param coldContainerName string
+param parquetContainerName string
 param deadLetterContainerName string
 param awsRegion string
 param awsAccessKeyIdSecretUri string
@@ -56,6 +57,8 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
     // Cold path and dead letters: account URL + managed identity.
     COLD_STORAGE_ACCOUNT_URL: coldStorageAccountUrl
     COLD_CONTAINER: coldContainerName
+    COLD_PARQUET_CONTAINER: parquetContainerName
+    COLD_COMPACT_GRACE_MINUTES: '10'
     DEADLETTER_CONTAINER: deadLetterContainerName
 
     // Analytics forwarder: AWS IoT Analytics client (credentials from Key Vault) and the connector's parameters.

@@ -8,6 +8,7 @@ param userPrincipalType string
 param hostStorageAccountName string
 param coldStorageAccountName string
 param coldContainerName string
+param parquetContainerName string
 param deadLetterContainerName string
 param cosmosAccountName string
 param keyVaultName string
@@ -39,6 +40,11 @@ resource coldBlob 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' ex
 resource coldContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   parent: coldBlob
   name: coldContainerName
+}
+
+resource parquetContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: coldBlob
+  name: parquetContainerName
 }
 
 resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
@@ -74,6 +80,17 @@ resource appHostStorage 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 resource appColdContainer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(coldContainer.id, functionPrincipalId, roles.storageBlobDataContributor)
   scope: coldContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Storage Blob Data Contributor on the Parquet container only (COLD_PARQUET_CONTAINER: the compactor writes it).
+resource appParquetContainer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(parquetContainer.id, functionPrincipalId, roles.storageBlobDataContributor)
+  scope: parquetContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: functionPrincipalId

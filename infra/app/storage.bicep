@@ -10,6 +10,7 @@ param hostStorageAccountName string
 param coldStorageAccountName string
 param deploymentContainerName string
 param coldContainerName string
+param parquetContainerName string
 param deadLetterContainerName string
 param coolAfterDays int
 param archiveAfterDays int
@@ -66,6 +67,13 @@ resource coldBlob 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = 
 resource coldContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: coldBlob
   name: coldContainerName
+  properties: { publicAccess: 'None' }
+}
+
+// The hourly Parquet copy (coldCompactor): what analysts read, so it is not tiered to Archive.
+resource parquetContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: coldBlob
+  name: parquetContainerName
   properties: { publicAccess: 'None' }
 }
 
