@@ -98,9 +98,7 @@ async function main(): Promise<void> {
     const batchers = Array.from({ length: PARTITIONS }, () => new BatchAccumulator<ReceivedEventData>(settings));
     const nextSeq = new Array<number>(PARTITIONS).fill(0);
     let invocations = 0;
-    let baselinePuts: number;
-    let newPuts: number;
-    let sent = 0;
+            let sent = 0;
     const perSecond = RATE;
     const t0 = performance.now();
     const endMs = START_MS + HOURS * HOUR_MS;
@@ -153,8 +151,8 @@ async function main(): Promise<void> {
     }
     const log = { info: () => undefined, warn: (f: Record<string, unknown>, m: string) => process.stderr.write(`${m} ${JSON.stringify(f)}\n`) };
     const compaction = await runCompaction(cold, parquet, { nowMs: endMs, graceMs: GRACE_MS, log });
-    newPuts = putsTo('telemetry', 'telemetry-parquet');
-    baselinePuts = putsTo('per-invocation');
+    const newPuts = putsTo('telemetry', 'telemetry-parquet');
+    const baselinePuts = putsTo('per-invocation');
     const writeSeconds = (performance.now() - t0) / 1000;
 
     let objects = 0;
