@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import type { ContainerClient } from '@azure/storage-blob';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { loadDuckDb } from '../../cli/duckdb.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TelemetryRecord } from '@iot-ingest/contracts';
 import { startStorage } from '../../devstack/storage/index.js';
@@ -50,7 +50,7 @@ describe('the hourly Parquet compaction against Azurite', () => {
       await writeFile(file, await parquet.getBlockBlobClient(blob.name).downloadToBuffer());
       files.push(file);
     }
-    const db = await DuckDBInstance.create(':memory:');
+    const db = await (await loadDuckDb()).DuckDBInstance.create(':memory:');
     const connection = await db.connect();
     try {
       await connection.run(`CREATE VIEW t AS SELECT * FROM read_parquet([${files.map((f) => `'${f}'`).join(',')}])`);
