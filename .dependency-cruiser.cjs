@@ -5,9 +5,9 @@
  *
  *   cli, devstack → functions, edge-module → batching;   contracts is shared by all;   test, bench, scripts → anything
  */
-const PRODUCT = '^(contracts|batching|edge-module|functions|cli)/';
+const PRODUCT = '^(contracts|batching|cold|edge-module|functions|cli)/';
 const LOCAL_ONLY = '^(devstack|bench|test|scripts)/';
-const PACKAGES = '^(contracts|batching|edge-module|cli|devstack)/';
+const PACKAGES = '^(contracts|batching|cold|edge-module|cli|devstack)/';
 
 module.exports = {
   forbidden: [
@@ -58,7 +58,7 @@ module.exports = {
     {
       name: 'only-the-local-stack-reaches-into-the-function-app',
       severity: 'error',
-      from: { path: '^(contracts|batching|edge-module|cli)/' },
+      from: { path: '^(contracts|batching|cold|edge-module|cli)/' },
       to: { path: '^functions/' },
     },
     {

@@ -14,7 +14,7 @@ const run = promisify(execFile);
 const repo = path.resolve('.');
 const depcruise = path.join(repo, 'node_modules', '.bin', 'depcruise');
 const config = path.join(repo, '.dependency-cruiser.cjs');
-const PACKAGES = ['contracts', 'batching', 'edge-module', 'cli', 'devstack'];
+const PACKAGES = ['contracts', 'batching', 'cold', 'edge-module', 'cli', 'devstack'];
 
 async function cruise(cwd: string, paths: string[]): Promise<{ code: number; output: string }> {
   try {

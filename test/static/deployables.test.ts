@@ -12,10 +12,10 @@ const manifest = async (dir: string) =>
   JSON.parse(await readFile(`${dir}/package.json`, 'utf8')) as { dependencies?: Record<string, string> };
 
 describe('lean deployables', () => {
-  it('the Function app bundle holds functions/, batching/ and contracts/ only: no devstack, cli, edge-module or bench file', async () => {
+  it('the Function app bundle holds functions/, batching/, contracts/ and cold/ only: no devstack, cli, edge-module or bench file', async () => {
     const inputs = await bundle(byName('functions'));
     expect(inputs.length).toBeGreaterThan(10);
-    for (const file of inputs) expect(file).toMatch(/^(functions|batching|contracts)\//);
+    for (const file of inputs) expect(file).toMatch(/^(functions|batching|contracts|cold)\//);
   });
 
   it('the edge module bundle holds edge-module/, batching/ and contracts/ only', async () => {
@@ -23,9 +23,9 @@ describe('lean deployables', () => {
     for (const file of inputs) expect(file).toMatch(/^(edge-module|batching|contracts)\//);
   });
 
-  it('the CLI bundle holds cli/ and contracts/ only', async () => {
+  it('the CLI bundle holds cli/, contracts/ and cold/ only', async () => {
     const inputs = await bundle(byName('cli'));
-    for (const file of inputs) expect(file).toMatch(/^(cli|contracts)\//);
+    for (const file of inputs) expect(file).toMatch(/^(cli|contracts|cold)\//);
   });
 
   it('the edge module depends on nothing it does not load (no Cosmos, Blob, Event Hubs, identity or rhea)', async () => {
