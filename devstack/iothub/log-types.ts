@@ -56,6 +56,14 @@ export interface PartitionInfo {
   readonly isEmpty: boolean;
 }
 
+/** What went wrong with a partition's log: frames skipped as unreadable, a torn tail cut on open, a failed write. */
+export interface PartitionHealth {
+  readonly unreadableFrames: number;
+  readonly tornTailBytes: number;
+  /** Set once a write failed: the partition takes no more appends until the log is opened again. */
+  readonly failure: string | undefined;
+}
+
 export interface PartitionedLog {
   readonly partitionCount: number;
   /** Partition for a device: a stable hash of the device id mod partitionCount. */
@@ -69,6 +77,7 @@ export interface PartitionedLog {
   /** Sequence number of the event at `offset` (for offset filters). */
   sequenceNumberForOffset(partition: number, offset: string): number | undefined;
   info(partition: number): PartitionInfo;
+  health(partition: number): PartitionHealth;
   /** Called after each append to that partition; returns an unsubscribe function. */
   onAppend(partition: number, listener: (event: StoredEvent) => void): () => void;
   close(): Promise<void>;

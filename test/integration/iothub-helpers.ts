@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Client, ModuleClient } from 'azure-iot-device';
 import { Mqtt } from 'azure-iot-device-mqtt';
-import type { HubEventInput, PartitionInfo, PartitionedLog, StoredEvent } from '../../devstack/iothub/log-types.js';
+import type { HubEventInput, PartitionHealth, PartitionInfo, PartitionedLog, StoredEvent } from '../../devstack/iothub/log-types.js';
 import { updateRegistry, withDevice, withModule } from '../../contracts/registry.js';
 import type { DeviceIdentity, ModuleIdentity } from '../../contracts/registry.js';
 
@@ -50,6 +50,10 @@ export class MemoryLog implements PartitionedLog {
 
   read(partition: number, from: number, max: number): readonly StoredEvent[] {
     return (this.partitions[partition] ?? []).slice(from, from + max);
+  }
+
+  health(): PartitionHealth {
+    return { unreadableFrames: 0, tornTailBytes: 0, failure: undefined };
   }
 
   sequenceNumberAfterTime(partition: number, epochMs: number): number {

@@ -6,7 +6,8 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { openPartitionedLog, type OpenPartitionedLogOptions } from '../../devstack/iothub/log/index.js';
 import { fnv1a32, partitionForKey } from '../../devstack/iothub/log/hash.js';
-import { decodeRecord, encodeRecord, scanRecords } from '../../devstack/iothub/log/record.js';
+import { FRAME_HEADER_BYTES, scanSegment } from '../../durable-log/index.js';
+import { decodeEvent, encodeEventFrame } from '../../devstack/iothub/log/record.js';
 import type { HubEventInput, PartitionedLog } from '../../devstack/iothub/log-types.js';
 
 const quiet = pino({ level: 'silent' });
@@ -53,8 +54,6 @@ describe('iothub log: record codec', () => {
           body: fc.uint8Array({ maxLength: 300 }),
           applicationProperties: fc.dictionary(text, text, { maxKeys: 5 }),
           messageId: fc.option(text, { nil: undefined }),
-          sequenceNumber: fc.nat(),
-          enqueuedTimeUtc: fc.integer({ min: 0, max: 4102444800000 }),
         }),
         (input) => {
           const event: HubEventInput = {
@@ -64,11 +63,8 @@ describe('iothub log: record codec', () => {
             systemProperties: input.messageId !== undefined ? { messageId: input.messageId } : {},
             applicationProperties: input.applicationProperties,
           };
-          const frame = encodeRecord(event, input.sequenceNumber, input.enqueuedTimeUtc);
-          const decoded = decodeRecord(frame);
-          expect(decoded.sequenceNumber).toBe(input.sequenceNumber);
-          expect(decoded.enqueuedTimeUtc).toBe(input.enqueuedTimeUtc);
-          expect(decoded.event).toEqual(event);
+          const frame = encodeEventFrame(event);
+          expect(decodeEvent(frame.subarray(FRAME_HEADER_BYTES))).toEqual(event);
         },
       ),
       { numRuns: 200 },
@@ -83,21 +79,9 @@ describe('iothub log: record codec', () => {
       applicationProperties: { count: 3, ok: true, name: 'n' } as unknown as Record<string, string>,
       annotations: { 'x-opt-partition-key': 'k', custom: 'v' },
     };
-    const decoded = decodeRecord(encodeRecord(event, 7, 1000));
-    expect(decoded.event.applicationProperties).toEqual({ count: 3, ok: true, name: 'n' });
-    expect(decoded.event.annotations).toEqual({ 'x-opt-partition-key': 'k', custom: 'v' });
-  });
-
-  it('scan stops at a torn frame and at a bad CRC', () => {
-    const a = encodeRecord(telemetry('d', 0), 0, 1);
-    const b = encodeRecord(telemetry('d', 1), 1, 2);
-    const torn = scanRecords(Buffer.concat([a, b.subarray(0, b.length - 3)]));
-    expect(torn).toMatchObject({ validBytes: a.length, stop: 'torn' });
-    expect(torn.records).toHaveLength(1);
-    const flipped = Buffer.concat([a, b]);
-    flipped.writeUInt8(flipped.readUInt8(flipped.length - 1) ^ 0xff, flipped.length - 1);
-    expect(scanRecords(flipped)).toMatchObject({ validBytes: a.length, stop: 'corrupt' });
-    expect(scanRecords(Buffer.concat([a, b]))).toMatchObject({ validBytes: a.length + b.length, stop: 'end' });
+    const decoded = decodeEvent(encodeEventFrame(event).subarray(FRAME_HEADER_BYTES));
+    expect(decoded.applicationProperties).toEqual({ count: 3, ok: true, name: 'n' });
+    expect(decoded.annotations).toEqual({ 'x-opt-partition-key': 'k', custom: 'v' });
   });
 });
 
@@ -150,8 +134,8 @@ describe('iothub log: append and read', () => {
     const log = await openLog({ dir, partitionCount: 1, fsyncIntervalMs: 20 });
     const stored = await log.append(telemetry('d', 1));
     const file = path.join(dir, 'p0', '00000000000000000000.seg');
-    const scan = scanRecords(await readFile(file));
-    expect(scan.records.map((r) => r.sequenceNumber)).toEqual([stored.sequenceNumber]);
+    const scan = scanSegment(await readFile(file));
+    expect(scan.frames.map((f) => f.seq)).toEqual([stored.sequenceNumber]);
   });
 
   it('commits a burst of concurrent appends in order and tells listeners after the commit', async () => {
@@ -274,16 +258,43 @@ describe('iothub log: restart and crash recovery', () => {
     expect((await stat(file)).size).toBe(size);
   });
 
-  it('refuses to open when an older segment is damaged', async () => {
+  it('a damaged frame in an older segment is counted and skipped; every other event is served and numbering holds', async () => {
     const dir = await tempDir();
     const log = await openLog({ dir, partitionCount: 1, segmentBytes: 1024 });
-    for (let n = 0; n < 20; n += 1) await log.append(telemetry('d', n), 0);
+    const stored = [];
+    for (let n = 0; n < 20; n += 1) stored.push(await log.append(telemetry('d', n), 0));
     await log.close();
     const file = path.join(dir, 'p0', '00000000000000000000.seg');
     const bytes = await readFile(file);
-    bytes.writeUInt8(bytes.readUInt8(bytes.length - 2) ^ 0xff, bytes.length - 2);
+    const damaged = scanSegment(bytes).frames[1];
+    if (!damaged) throw new Error('expected at least two frames in the first segment');
+    bytes.writeUInt8(bytes.readUInt8(damaged.position + damaged.frameBytes - 2) ^ 0xff, damaged.position + damaged.frameBytes - 2);
     await writeFile(file, bytes);
-    await expect(openPartitionedLog({ dir, partitionCount: 1, logger: quiet })).rejects.toThrow(/damaged/);
+    const lines: { msg: string; unreadableFrames?: number }[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    const reopened = await openLog({ dir, partitionCount: 1, segmentBytes: 1024, logger });
+    const served = [];
+    for (let seq = 0; seq < 20; ) {
+      const batch = reopened.read(0, seq, 100); // one segment per read
+      expect(batch.length).toBeGreaterThan(0);
+      served.push(...batch);
+      seq = (batch.at(-1)?.sequenceNumber ?? seq) + 1;
+    }
+    expect(served).toEqual(stored.filter((e) => e.sequenceNumber !== 1));
+    expect(reopened.health(0)).toEqual({ unreadableFrames: 1, tornTailBytes: 0, failure: undefined });
+    expect(lines).toContainEqual(expect.objectContaining({ msg: 'log opened with unreadable frames', unreadableFrames: 1 }));
+    expect(reopened.info(0)).toMatchObject({ beginSequenceNumber: 0, lastSequenceNumber: 19 });
+    // Offsets still find their events; the damaged event's offset finds the one after it.
+    expect(reopened.sequenceNumberForOffset(0, stored[2]?.offset as string)).toBe(2);
+    expect(reopened.sequenceNumberForOffset(0, stored[0]?.offset as string)).toBe(0);
+    expect(reopened.read(0, reopened.sequenceNumberForOffset(0, stored[1]?.offset as string) as number, 1)[0]?.sequenceNumber).toBe(2);
+    expect((await reopened.append(telemetry('d', 20), 0)).sequenceNumber).toBe(20);
+  });
+
+  it('refuses a log written in the old format, naming the way out', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'log.json'), JSON.stringify({ version: 1, partitionCount: 2 }));
+    await expect(openPartitionedLog({ dir, partitionCount: 2, logger: quiet })).rejects.toThrow(/in format 1, this emulator reads format 2.*--reset/);
   });
 
   it('refuses a different partition count than the log was created with', async () => {

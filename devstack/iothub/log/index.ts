@@ -1,15 +1,15 @@
 /**
  * The IoT Hub emulator's durable partitioned log (the seam in `../log-types.ts`).
  *
- * Layout under `dir`: `log.json` (the partition count it was created with) and one folder per partition,
- * `p<n>/<20-digit base offset>.seg`, each an append-only run of CRC-framed records (`record.ts`).
- * Durability, ordering and retention rules are in `partition.ts`.
+ * Layout under `dir`: `log.json` (the format and the partition count it was created with) and one folder
+ * per partition, `p<n>/<20-digit base offset>.seg`, each a @iot-ingest/durable-log segment whose frames
+ * hold one event each (`record.ts`). Durability, ordering and retention rules are in `partition.ts`.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '@iot-ingest/contracts';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { HubEventInput, PartitionedLog, PartitionInfo, StoredEvent } from '../log-types.js';
+import type { HubEventInput, PartitionedLog, PartitionHealth, PartitionInfo, StoredEvent } from '../log-types.js';
 import { partitionForKey } from './hash.js';
 import { PartitionLog } from './partition.js';
 
@@ -45,6 +45,8 @@ const DEFAULTS = {
 
 const MAX_PARTITIONS = 1024;
 const LOG_META_FILE = 'log.json';
+/** 1: the emulator's own frames (before the shared durable log); 2: durable-log frames. */
+const LOG_FORMAT = 2;
 
 function requireInteger(name: string, value: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): void {
   if (value === undefined) return;
@@ -55,13 +57,18 @@ function requireInteger(name: string, value: number | undefined, min: number, ma
 
 async function checkPartitionCount(dir: string, partitionCount: number): Promise<void> {
   const file = path.join(dir, LOG_META_FILE);
-  let existing: { partitionCount?: unknown } | undefined;
+  let existing: { version?: unknown; partitionCount?: unknown } | undefined;
   try {
-    existing = JSON.parse(await readFile(file, 'utf8')) as { partitionCount?: unknown };
+    existing = JSON.parse(await readFile(file, 'utf8')) as { version?: unknown; partitionCount?: unknown };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   if (existing) {
+    if (existing.version !== LOG_FORMAT) {
+      throw new Error(
+        `openPartitionedLog: the log in ${dir} is in format ${String(existing.version)}, this emulator reads format ${LOG_FORMAT}; it is local state: start empty (npm start -- --reset) or use a new dir`,
+      );
+    }
     if (existing.partitionCount !== partitionCount) {
       throw new Error(
         `openPartitionedLog: partitionCount ${partitionCount} does not match the log in ${dir}, created with ${String(existing.partitionCount)} partitions (use that count or a new dir)`,
@@ -69,7 +76,7 @@ async function checkPartitionCount(dir: string, partitionCount: number): Promise
     }
     return;
   }
-  await writeFileAtomic(file, `${JSON.stringify({ version: 1, partitionCount })}\n`);
+  await writeFileAtomic(file, `${JSON.stringify({ version: LOG_FORMAT, partitionCount })}\n`);
 }
 
 export async function openPartitionedLog(options: OpenPartitionedLogOptions): Promise<PartitionedLog> {
@@ -138,6 +145,7 @@ export async function openPartitionedLog(options: OpenPartitionedLogOptions): Pr
     sequenceNumberForOffset: (partition: number, offset: string): number | undefined =>
       partitionAt(partition).sequenceNumberForOffset(offset),
     info: (partition: number): PartitionInfo => partitionAt(partition).info(),
+    health: (partition: number): PartitionHealth => partitionAt(partition).health(),
     onAppend: (partition: number, listener: (event: StoredEvent) => void): (() => void) =>
       partitionAt(partition).onAppend(listener),
     async close(): Promise<void> {

@@ -1,25 +1,20 @@
 /**
- * One log record on disk, and how a segment's bytes are scanned back into records.
+ * One hub event as the payload of a durable-log frame (the frame itself, with the sequence number,
+ * enqueued time and checksums, is @iot-ingest/durable-log's). Pure: no I/O.
  *
- * Frame: `[u32 payloadBytes][u32 crc32(payload)][payload]` (big endian). A frame whose length runs past
- * the end of the file, or whose CRC does not match, marks a torn tail: everything from it on is
- * discarded on open. Payload (version 1):
- *   u8 version | f64 sequenceNumber | f64 enqueuedTimeUtc (epoch ms)
+ * Payload (version 2):
+ *   u8 version
  *   u32 metaBytes  | meta: UTF-8 JSON of the event's string fields
  *   u32 amqpBytes  | amqp: an AMQP-encoded message holding only typed extras (message annotations,
  *                    application properties that are not all strings), empty for device telemetry
  *   body: the rest, raw bytes
- * Pure: no I/O.
  */
-import { crc32 } from 'node:zlib';
 import rhea from 'rhea';
+import { allocFrame, FRAME_HEADER_BYTES } from '@iot-ingest/durable-log';
 import type { HubEventInput, HubSystemProperties } from '../log-types.js';
 
-export const FRAME_HEADER_BYTES = 8;
-const PAYLOAD_VERSION = 1;
-const FIXED_PAYLOAD_BYTES = 1 + 8 + 8 + 4 + 4;
-/** A record larger than this is treated as corruption on scan (IoT Hub's limit is 256 KB per message). */
-export const MAX_RECORD_PAYLOAD_BYTES = 64 * 1024 * 1024;
+export const PAYLOAD_VERSION = 2;
+const FIXED_PAYLOAD_BYTES = 1 + 4 + 4;
 
 interface Meta {
   d: string;
@@ -37,12 +32,6 @@ interface AmqpExtras {
   message_annotations?: Record<string, unknown>;
 }
 
-export interface DecodedRecord {
-  readonly sequenceNumber: number;
-  readonly enqueuedTimeUtc: number;
-  readonly event: HubEventInput;
-}
-
 function allStrings(record: Readonly<Record<string, unknown>>): boolean {
   for (const key in record) if (typeof record[key] !== 'string') return false;
   return true;
@@ -54,8 +43,8 @@ function hasKeys(record: object | undefined): boolean {
   return false;
 }
 
-/** Encodes one framed record; the caller assigns sequence number and enqueued time. */
-export function encodeRecord(event: HubEventInput, sequenceNumber: number, enqueuedTimeUtc: number): Buffer {
+/** A durable-log frame (header left to the log) whose payload is `event`. */
+export function encodeEventFrame(event: HubEventInput): Buffer {
   const meta: Meta = { d: event.deviceId };
   if (event.moduleId !== undefined) meta.m = event.moduleId;
   if (hasKeys(event.systemProperties)) meta.s = event.systemProperties;
@@ -75,51 +64,37 @@ export function encodeRecord(event: HubEventInput, sequenceNumber: number, enque
   }
   const metaJson = JSON.stringify(meta);
   const metaBytes = Buffer.byteLength(metaJson, 'utf8');
-  const amqpBytes = extras.application_properties || extras.message_annotations ? rhea.message.encode(extras) : Buffer.alloc(0);
-  const payloadBytes = FIXED_PAYLOAD_BYTES + metaBytes + amqpBytes.length + event.body.length;
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes);
+  const amqpBytes =
+    extras.application_properties || extras.message_annotations ? rhea.message.encode(extras) : Buffer.alloc(0);
+  const frame = allocFrame(FIXED_PAYLOAD_BYTES + metaBytes + amqpBytes.length + event.body.length);
   let at = FRAME_HEADER_BYTES;
   at = frame.writeUInt8(PAYLOAD_VERSION, at);
-  at = frame.writeDoubleBE(sequenceNumber, at);
-  at = frame.writeDoubleBE(enqueuedTimeUtc, at);
   at = frame.writeUInt32BE(metaBytes, at);
   at += frame.write(metaJson, at, metaBytes, 'utf8');
   at = frame.writeUInt32BE(amqpBytes.length, at);
   at += amqpBytes.copy(frame, at);
   event.body.copy(frame, at);
-  frame.writeUInt32BE(payloadBytes, 0);
-  frame.writeUInt32BE(crc32(frame.subarray(FRAME_HEADER_BYTES)), 4);
   return frame;
 }
 
-/** Reads the sequence number and enqueued time of a framed record without decoding the rest. */
-export function peekRecordHeader(frame: Buffer, at = 0): { sequenceNumber: number; enqueuedTimeUtc: number } {
-  const p = at + FRAME_HEADER_BYTES;
-  return { sequenceNumber: frame.readDoubleBE(p + 1), enqueuedTimeUtc: frame.readDoubleBE(p + 9) };
-}
-
-/** Decodes a framed record starting at `at` (the frame must be complete and already verified). */
-export function decodeRecord(buf: Buffer, at = 0): DecodedRecord {
-  const payloadBytes = buf.readUInt32BE(at);
-  let p = at + FRAME_HEADER_BYTES;
-  const end = p + payloadBytes;
-  const version = buf.readUInt8(p);
+/** The event a frame's payload holds. */
+export function decodeEvent(payload: Buffer): HubEventInput {
+  const version = payload.readUInt8(0);
   if (version !== PAYLOAD_VERSION) throw new Error(`log record: unknown payload version ${version}`);
-  const sequenceNumber = buf.readDoubleBE(p + 1);
-  const enqueuedTimeUtc = buf.readDoubleBE(p + 9);
-  p += 17;
-  const metaBytes = buf.readUInt32BE(p);
+  let p = 1;
+  const metaBytes = payload.readUInt32BE(p);
   p += 4;
-  const meta = JSON.parse(buf.toString('utf8', p, p + metaBytes)) as Meta;
+  const meta = JSON.parse(payload.toString('utf8', p, p + metaBytes)) as Meta;
   p += metaBytes;
-  const amqpBytes = buf.readUInt32BE(p);
+  const amqpBytes = payload.readUInt32BE(p);
   p += 4;
-  const extras: AmqpExtras = amqpBytes > 0 ? (rhea.message.decode(buf.subarray(p, p + amqpBytes)) as AmqpExtras) : {};
+  const extras: AmqpExtras =
+    amqpBytes > 0 ? (rhea.message.decode(payload.subarray(p, p + amqpBytes)) as AmqpExtras) : {};
   p += amqpBytes;
-  // Copy: the caller's read buffer is reused or large; an event must not pin it.
-  const body = Buffer.from(buf.subarray(p, end));
+  // Copy: the payload is a view into a shared read buffer; an event must not pin it.
+  const body = Buffer.from(payload.subarray(p));
   const applicationProperties = (extras.application_properties ?? meta.a ?? {}) as Record<string, string>;
-  const event: HubEventInput = {
+  return {
     deviceId: meta.d,
     body,
     systemProperties: meta.s ?? {},
@@ -133,40 +108,4 @@ export function decodeRecord(buf: Buffer, at = 0): DecodedRecord {
         ? { annotations: meta.n }
         : {}),
   };
-  return { sequenceNumber, enqueuedTimeUtc, event };
-}
-
-export type ScanStop = 'end' | 'torn' | 'corrupt';
-
-export interface ScannedRecord {
-  /** Byte position of the frame within the scanned buffer. */
-  readonly position: number;
-  readonly frameBytes: number;
-  readonly sequenceNumber: number;
-  readonly enqueuedTimeUtc: number;
-}
-
-/**
- * Walks the frames of a segment's bytes. Stops at the first incomplete frame ('torn'), bad CRC or
- * impossible length ('corrupt'); `validBytes` is where a truncation would cut.
- */
-export function scanRecords(buf: Buffer): { records: ScannedRecord[]; validBytes: number; stop: ScanStop } {
-  const records: ScannedRecord[] = [];
-  let at = 0;
-  while (at < buf.length) {
-    if (buf.length - at < FRAME_HEADER_BYTES) return { records, validBytes: at, stop: 'torn' };
-    const payloadBytes = buf.readUInt32BE(at);
-    if (payloadBytes < FIXED_PAYLOAD_BYTES || payloadBytes > MAX_RECORD_PAYLOAD_BYTES) {
-      return { records, validBytes: at, stop: 'corrupt' };
-    }
-    const end = at + FRAME_HEADER_BYTES + payloadBytes;
-    if (end > buf.length) return { records, validBytes: at, stop: 'torn' };
-    if (crc32(buf.subarray(at + FRAME_HEADER_BYTES, end)) !== buf.readUInt32BE(at + 4)) {
-      return { records, validBytes: at, stop: 'corrupt' };
-    }
-    const header = peekRecordHeader(buf, at);
-    records.push({ position: at, frameBytes: end - at, ...header });
-    at = end;
-  }
-  return { records, validBytes: at, stop: 'end' };
 }
