@@ -9,11 +9,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { open, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface AtomicWriteOptions {
   /** File mode of the new file. Default 0o644; use 0o600 for anything holding keys. */
   readonly mode?: number;
+  /** Also survive a power loss: fsync the new content before the rename and the directory after it. Default false. */
+  readonly durable?: boolean;
 }
 
 /** Replace `file` with `data` atomically. The temp name is unique, so concurrent writers never share one. */
@@ -24,8 +27,26 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    await writeFile(temp, data, { mode: options.mode ?? 0o644 });
+    if (options.durable) {
+      const handle = await open(temp, 'wx', options.mode ?? 0o644);
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } else {
+      await writeFile(temp, data, { mode: options.mode ?? 0o644 });
+    }
     await rename(temp, file);
+    if (options.durable) {
+      const dir = await open(path.dirname(file), 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    }
   } catch (err) {
     await unlink(temp).catch(() => undefined);
     throw err;

@@ -21,6 +21,7 @@ import type { Logger } from './log.js';
 import { EdgeMetrics } from './metrics.js';
 import { DiskStore } from './persistence/disk.js';
 import type { Store } from './persistence/store.js';
+import type { LogFileSystem } from '@iot-ingest/durable-log';
 import { IotHubSink } from './sinks/iothub/send.js';
 import type { ModuleClientLike } from './sinks/iothub/send.js';
 import { createIotAnalyticsClient, IotAnalyticsSink } from './sinks/iotanalytics.js';
@@ -43,6 +44,8 @@ export interface EdgeModuleOptions {
   readonly iotAnalytics?: IotAnalyticsLike;
   /** Wait for twin desired properties before taking input. Default true when a module client is given. */
   readonly useTwin?: boolean;
+  /** The filesystem the disk store reaches its files through (tests inject faults). Default: the real one. */
+  readonly persistenceFileSystem?: LogFileSystem;
 }
 
 export interface EdgeModule {
@@ -70,6 +73,7 @@ export async function startEdgeModule(options: EdgeModuleOptions): Promise<EdgeM
   const metrics = new EdgeMetrics(() => ({
     channels: engine.stats().channels,
     persistenceBytes: store?.usedBytes(),
+    persistenceUnreadableRecords: store?.unreadableRecords(),
   }));
   const events = new EdgeEvents(log, metrics);
 
@@ -94,7 +98,13 @@ export async function startEdgeModule(options: EdgeModuleOptions): Promise<EdgeM
   }
 
   if (config.persistence) {
-    store = await DiskStore.open({ dir: config.persistence.dir, maxBytes: config.persistence.maxBytes, ttlMs: config.persistence.ttlMs });
+    store = await DiskStore.open({
+      dir: config.persistence.dir,
+      maxBytes: config.persistence.maxBytes,
+      ttlMs: config.persistence.ttlMs,
+      logger: log,
+      ...(options.persistenceFileSystem ? { fs: options.persistenceFileSystem } : {}),
+    });
   }
 
   // Late-bound: statuses can only be published once the listener exists.

@@ -7,6 +7,8 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 export interface QueueSnapshot {
   readonly channels: readonly { channel: string; queuedMessages: number; queuedBytes: number }[];
   readonly persistenceBytes: number | undefined;
+  /** Records the disk store found damaged and skipped since it opened. */
+  readonly persistenceUnreadableRecords: number | undefined;
 }
 
 export class EdgeMetrics {
@@ -28,6 +30,7 @@ export class EdgeMetrics {
     const queueMessages = new Gauge({ name: 'iot_ingest_edge_queue_messages', help: 'Messages queued per channel', labelNames: ['channel'] as const, registers: [this.registry] });
     const queueBytes = new Gauge({ name: 'iot_ingest_edge_queue_bytes', help: 'Payload bytes queued per channel', labelNames: ['channel'] as const, registers: [this.registry] });
     const persistence = new Gauge({ name: 'iot_ingest_edge_persistence_bytes', help: 'Bytes of uncommitted records on disk', registers: [this.registry] });
+    const unreadable = new Counter({ name: 'iot_ingest_edge_persistence_unreadable_records_total', help: 'Records found damaged on disk and skipped (the records around them are kept)', registers: [this.registry] });
     // Refreshed on scrape: channels come and go, so stale label sets are reset first.
     const collect = () => {
       const s = snapshot();
@@ -38,6 +41,9 @@ export class EdgeMetrics {
         queueBytes.set({ channel: c.channel }, c.queuedBytes);
       }
       persistence.set(s.persistenceBytes ?? 0);
+      // The store counts since it opened; the counter mirrors that count.
+      unreadable.reset();
+      unreadable.inc(s.persistenceUnreadableRecords ?? 0);
     };
     this.collect = collect;
   }

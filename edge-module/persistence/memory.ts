@@ -1,8 +1,11 @@
 /** The in-memory Store: same contract as DiskStore without durability (unit tests, the contract suite). */
+import { randomUUID } from 'node:crypto';
 import type { Store, StoreOptions, StoredRecord } from './store.js';
 import { StoreFullError } from './store.js';
 
 export class MemoryStore implements Store {
+  /** Lives as long as this object: a memory store does not survive a restart, and neither do its ids. */
+  readonly storeId = randomUUID();
   private records: StoredRecord[] = [];
   private nextSeq = 1;
   private committed = 0;
@@ -47,6 +50,10 @@ export class MemoryStore implements Store {
 
   usedBytes(): number {
     return this.used;
+  }
+
+  unreadableRecords(): number {
+    return 0;
   }
 
   async close(): Promise<void> {

@@ -81,6 +81,16 @@ export function storeContract(name: string, harness: StoreHarness): void {
       await store.close();
     });
 
+    it('storeId is a non-empty string that stays the same while the store is open', async () => {
+      const store = await harness.fresh();
+      const id = store.storeId;
+      expect(id).toMatch(/\S/);
+      await store.append(bytes('a'));
+      expect(store.storeId).toBe(id);
+      expect((await harness.fresh()).storeId).not.toBe(id);
+      await store.close();
+    });
+
     it('a closed store refuses appends', async () => {
       const store = await harness.fresh();
       await store.close();
@@ -100,6 +110,16 @@ export function storeContract(name: string, harness: StoreHarness): void {
         expect(next).toBeGreaterThan(seqs[2] as number);
         expect(texts(await again.read(0))).toEqual(['b', 'c', 'd']);
         expect(again.usedBytes()).toBe(3);
+        await again.close();
+      });
+
+      it('after reopen: storeId is the same, so storeId + seq names a record across restarts', async () => {
+        const store = await harness.fresh();
+        const seq = await store.append(bytes('a'));
+        const id = store.storeId;
+        const again = await reopen(store);
+        expect(again.storeId).toBe(id);
+        expect((await again.read(0)).map((r) => r.seq)).toEqual([seq]);
         await again.close();
       });
     }

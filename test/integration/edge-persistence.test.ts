@@ -5,8 +5,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { connectDevice, startBatchPutEndpoint, startModule } from './edge-helpers.js';
+import { FaultyFileSystem } from '../../durable-log/testing.js';
+import { startEdgeModule } from '../../edge-module/app.js';
+import { connectDevice, edgeConfig, startBatchPutEndpoint, startModule } from './edge-helpers.js';
 
 const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
@@ -66,6 +69,70 @@ describe('persistence', () => {
     expect(accepted + statuses.length).toBe(20);
     await device.client.endAsync();
     await m.stop();
+    await endpoint.close();
+  });
+
+  it('a failed disk write answers the input with StorageException, and every input after it, until the module restarts', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'edge-disk-fault-'));
+    dirs.push(dir);
+    const endpoint = await startBatchPutEndpoint();
+    const fs = new FaultyFileSystem();
+    const env = { ...base, PERSISTENCE_DIR: dir };
+    const m = await startEdgeModule({ config: edgeConfig(env), log: pino({ level: 'silent' }), iotAnalytics: endpoint.client(), persistenceFileSystem: fs });
+    const device = await connectDevice(m.mqtt.url);
+    const put = (id: string) => device.client.publishAsync('iotanalytics/channels/disk/messages/put', `{"request":{"message":"{}"},"id":"${id}"}`, { qos: 1 });
+    await put('ok-1');
+    expect((await device.waitFor(1)).map((t) => JSON.parse(t))).toEqual([{ id: 'ok-1', response: { status: 'success' } }]);
+
+    fs.failNextWrite({ kind: 'error', code: 'ENOSPC' });
+    await put('full-1');
+    await put('after-1');
+    const statuses = (await device.waitFor(3)).slice(1).map((t) => JSON.parse(t) as { id: string; response: { status: string; error?: string; error_message?: string } });
+    expect(statuses.map((s) => [s.id, s.response.status, s.response.error])).toEqual([
+      ['full-1', 'fail', 'StorageException'],
+      ['after-1', 'fail', 'StorageException'],
+    ]);
+    expect(statuses[0]?.response.error_message).toMatch(/ENOSPC/);
+    expect(endpoint.calls.flatMap((c) => c.messages.map((msg) => msg.messageId))).toEqual(['ok-1']);
+    const metrics = await (await fetch(m.metricsUrl)).text();
+    expect(metrics).toMatch(/iot_ingest_edge_input_errors_total\{input="mqtt",error="StorageException"\} 2/);
+    await device.client.endAsync();
+    await m.stop();
+
+    // Opened again (on a disk that works), the store takes input again.
+    const again = await startModule(env, { iotAnalytics: endpoint.client() });
+    const second = await connectDevice(again.mqtt.url);
+    await second.client.publishAsync('iotanalytics/channels/disk/messages/put', '{"request":{"message":"{}"},"id":"ok-2"}', { qos: 1 });
+    expect((await second.waitFor(1)).map((t) => JSON.parse(t))).toEqual([{ id: 'ok-2', response: { status: 'success' } }]);
+    await second.client.endAsync();
+    await again.stop();
+    await endpoint.close();
+  });
+
+  it('a record damaged on disk is counted in iot_ingest_edge_persistence_unreadable_records_total; the records around it are sent after restart', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'edge-disk-rot-'));
+    dirs.push(dir);
+    const endpoint = await startBatchPutEndpoint();
+    endpoint.fail(1_000_000, 503, 'ServiceUnavailableException');
+    const fs = new FaultyFileSystem();
+    const env = { ...base, PERSISTENCE_DIR: dir };
+    const first = await startEdgeModule({ config: edgeConfig(env), log: pino({ level: 'silent' }), iotAnalytics: endpoint.client(), persistenceFileSystem: fs });
+    const device = await connectDevice(first.mqtt.url);
+    const put = (id: string) => device.client.publishAsync('iotanalytics/channels/rot/messages/put', `{"request":{"message":"{}"},"id":"${id}"}`, { qos: 1 });
+    await put('r1');
+    fs.failNextWrite({ kind: 'corrupt', atByte: 40 }); // media damage: the write reports success
+    await put('r2');
+    await put('r3');
+    await device.client.endAsync();
+    await first.stop();
+
+    endpoint.fail(0, 503, 'ServiceUnavailableException');
+    const second = await startModule(env, { iotAnalytics: endpoint.client() });
+    const deadline = Date.now() + 20_000;
+    while (second.engine.stats().succeeded < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(endpoint.calls.flatMap((c) => c.messages.map((msg) => msg.messageId))).toEqual(['r1', 'r3']);
+    expect(await (await fetch(second.metricsUrl)).text()).toMatch(/^iot_ingest_edge_persistence_unreadable_records_total 1$/m);
+    await second.stop();
     await endpoint.close();
   });
 });
