@@ -244,6 +244,11 @@ export class DurableLog<T = number> {
     return this.index.firstAtOrAfterPosition(position);
   }
 
+  /** The write failure that stopped appends, if one did. */
+  get writeFailure(): LogWriteError | undefined {
+    return this.failure;
+  }
+
   stats(): LogStats {
     return {
       unreadableFrames: this.unreadableFrames,

@@ -12,7 +12,9 @@
  *
  * Why it is safe under `kill -9` and failing disks: see durable-log/README.md. In short, `append`
  * resolves only after the frame is written and fdatasynced; a failed or short write or fsync rejects the
- * append (the input gets a StorageException status) and every later one until the store is reopened.
+ * append (the input gets a StorageException status) and the log stops. The store then refuses every
+ * append for `reopenDelayMs`, reopens the log (recovery cuts what the failed write left) and tries again;
+ * each failed reopen doubles the wait, up to 5 minutes.
  *
  * A store written before the shared log (`<seq>.seg` files directly in `dir`, see legacy.ts) is migrated
  * on open: its unsent records are appended to `log/` with their append times, then `store.json` is
@@ -23,6 +25,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '@iot-ingest/contracts';
 import { DurableLog, FRAME_HEADER_BYTES, frameFor } from '@iot-ingest/durable-log';
+import { LogStoppedError } from '@iot-ingest/durable-log';
 import type { LogFileSystem, LogLogger } from '@iot-ingest/durable-log';
 import { readLegacyStore, removeLegacySegments } from './legacy.js';
 import type { Store, StoreOptions, StoredRecord } from './store.js';
@@ -30,6 +33,8 @@ import { StoreFullError } from './store.js';
 
 const STORE_FORMAT = 2;
 const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
+const DEFAULT_REOPEN_DELAY_MS = 5_000;
+const MAX_REOPEN_DELAY_MS = 5 * 60_000;
 
 export interface DiskStoreOptions extends StoreOptions {
   readonly dir: string;
@@ -38,6 +43,8 @@ export interface DiskStoreOptions extends StoreOptions {
   /** Default: the real filesystem (tests pass a FaultyFileSystem). */
   readonly fs?: LogFileSystem;
   readonly logger?: LogLogger;
+  /** After a failed write, how long appends are refused before the log is reopened. Default 5000 ms. */
+  readonly reopenDelayMs?: number;
 }
 
 interface StoreIdentity {
@@ -81,6 +88,17 @@ async function readIdentity(file: string, logger: LogLogger | undefined): Promis
   return identity;
 }
 
+function openStoreLog(options: DiskStoreOptions, committed: number): Promise<DurableLog<number>> {
+  return DurableLog.open<number>({
+    dir: path.join(options.dir, 'log'),
+    firstSeq: committed + 1,
+    segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+    ...(options.fs ? { fs: options.fs } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    logFields: { component: 'persistence' },
+  });
+}
+
 export class DiskStore implements Store {
   private committed: number;
   /** Data bytes of uncommitted records, pending appends included (the quota). */
@@ -88,17 +106,30 @@ export class DiskStore implements Store {
   private closed = false;
   private commitChain: Promise<void> = Promise.resolve();
   private readonly now: () => number;
+  // After a failed write: when the log may be reopened, the wait after the next failure, the reopen running.
+  private reopenAt: number | undefined;
+  private reopenDelayMs: number;
+  private reopening: Promise<void> | undefined;
+  /** Why appends are refused while the log is stopped (its write failure, or a failed reopen). */
+  private stopped: Error | undefined;
 
   private constructor(
     readonly storeId: string,
-    private readonly log: DurableLog<number>,
+    private log: DurableLog<number>,
     committed: number,
     private readonly options: DiskStoreOptions,
   ) {
     this.now = options.now ?? Date.now;
     this.committed = committed;
-    for (let seq = Math.max(committed + 1, log.beginSeq); seq < log.endSeq; seq += 1)
-      this.used += this.dataBytesOf(seq);
+    this.reopenDelayMs = options.reopenDelayMs ?? DEFAULT_REOPEN_DELAY_MS;
+    this.used = this.uncommittedBytes();
+  }
+
+  private uncommittedBytes(): number {
+    let bytes = 0;
+    for (let seq = Math.max(this.committed + 1, this.log.beginSeq); seq < this.log.endSeq; seq += 1)
+      bytes += this.dataBytesOf(seq);
+    return bytes;
   }
 
   static async open(options: DiskStoreOptions): Promise<DiskStore> {
@@ -106,16 +137,7 @@ export class DiskStore implements Store {
     await mkdir(dir, { recursive: true });
     const committed = await readCheckpoint(path.join(dir, 'checkpoint'));
     const identityFile = path.join(dir, 'store.json');
-    const logDir = path.join(dir, 'log');
-    const openLog = () =>
-      DurableLog.open<number>({
-        dir: logDir,
-        firstSeq: committed + 1,
-        segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
-        ...(options.fs ? { fs: options.fs } : {}),
-        ...(options.logger ? { logger: options.logger } : {}),
-        logFields: { component: 'persistence' },
-      });
+    const openLog = () => openStoreLog(options, committed);
     let identity = await readIdentity(identityFile, options.logger);
     let log: DurableLog<number>;
     if (identity) {
@@ -123,7 +145,7 @@ export class DiskStore implements Store {
       log = await openLog();
     } else {
       // No identity yet: nothing in log/ was acknowledged (a new store, or a migration cut short).
-      await rm(logDir, { recursive: true, force: true });
+      await rm(path.join(dir, 'log'), { recursive: true, force: true });
       log = await openLog();
       await migrateLegacyStore(dir, committed, log, options.logger);
       identity = { format: STORE_FORMAT, storeId: randomUUID() };
@@ -140,6 +162,7 @@ export class DiskStore implements Store {
 
   append(data: Uint8Array): Promise<number> {
     if (this.closed) return Promise.reject(new Error('store is closed'));
+    if (this.log.writeFailure || this.reopening) return this.appendAfterFailure(data);
     if (this.used + data.byteLength > this.options.maxBytes) {
       return Promise.reject(new StoreFullError(this.used, this.options.maxBytes, data.byteLength));
     }
@@ -152,13 +175,59 @@ export class DiskStore implements Store {
       });
   }
 
+  /** The log stopped after a failed write: refuse until the wait is over, then reopen it (once) and append. */
+  private async appendAfterFailure(data: Uint8Array): Promise<number> {
+    if (!this.reopening) {
+      const failure = this.log.writeFailure;
+      this.stopped ??= failure ? new LogStoppedError(this.log.dir, failure) : undefined;
+      this.reopenAt ??= Date.now() + this.reopenDelayMs;
+      if (Date.now() < this.reopenAt) throw this.stopped ?? new Error('persistence is stopped');
+      this.reopening = this.reopen().finally(() => {
+        this.reopening = undefined;
+      });
+    }
+    await this.reopening;
+    return this.append(data);
+  }
+
+  private async reopen(): Promise<void> {
+    try {
+      await this.log.close();
+      this.log = await openStoreLog(this.options, this.committed);
+    } catch (err) {
+      this.stopped = err as Error;
+      this.reopenDelayMs = Math.min(this.reopenDelayMs * 2, MAX_REOPEN_DELAY_MS);
+      this.reopenAt = Date.now() + this.reopenDelayMs;
+      this.options.logger?.error(
+        { dir: this.options.dir, err, retryInMs: this.reopenDelayMs },
+        'persistence could not reopen its log',
+      );
+      throw err;
+    }
+    this.used = this.uncommittedBytes();
+    this.stopped = undefined;
+    this.reopenAt = undefined;
+    this.reopenDelayMs = this.options.reopenDelayMs ?? DEFAULT_REOPEN_DELAY_MS;
+    this.options.logger?.info(
+      { dir: this.options.dir },
+      'persistence reopened its log after a failed write; taking input again',
+    );
+  }
+
+  /** Waits out a reopen in progress, so reads and commits use the log that will stay. */
+  private async settledLog(): Promise<DurableLog<number>> {
+    await this.reopening?.catch(() => undefined);
+    return this.log;
+  }
+
   async read(from: number): Promise<StoredRecord[]> {
-    await this.log.settled();
+    const log = await this.settledLog();
+    await log.settled();
     const oldest = this.options.ttlMs > 0 ? this.now() - this.options.ttlMs : -Infinity;
     const out: StoredRecord[] = [];
     let next = Math.max(from, this.committed + 1);
-    while (next < this.log.endSeq) {
-      const { frames, next: after } = await this.log.read(next);
+    while (next < log.endSeq) {
+      const { frames, next: after } = await log.read(next);
       for (const frame of frames) {
         if (frame.seq > this.committed && frame.timestampMs >= oldest) {
           out.push({ seq: frame.seq, appendedAt: frame.timestampMs, data: frame.payload });
@@ -177,6 +246,7 @@ export class DiskStore implements Store {
   }
 
   private async commitNow(upTo: number): Promise<void> {
+    await this.settledLog();
     const target = Math.min(upTo, this.log.endSeq - 1);
     if (target <= this.committed) return;
     for (let seq = Math.max(this.committed + 1, this.log.beginSeq); seq <= target; seq += 1)
@@ -204,7 +274,7 @@ export class DiskStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.commitChain;
-    await this.log.close();
+    await (await this.settledLog()).close();
   }
 }
 

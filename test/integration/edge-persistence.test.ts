@@ -72,7 +72,7 @@ describe('persistence', () => {
     await endpoint.close();
   });
 
-  it('a failed disk write answers the input with StorageException, and every input after it, until the module restarts', async () => {
+  it('a failed disk write answers the input with StorageException, and the inputs right after it too; a restarted module takes input again', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'edge-disk-fault-'));
     dirs.push(dir);
     const endpoint = await startBatchPutEndpoint();

@@ -62,6 +62,25 @@ describe('DiskStore', () => {
     await again.close();
   });
 
+  it('after a failed write the store refuses input for reopenDelayMs, then reopens its log and takes input again', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'edge-reopen-'));
+    dirs.push(dir);
+    const fs = new FaultyFileSystem();
+    const store = await DiskStore.open({ dir, maxBytes: 1 << 20, ttlMs: 0, fs, reopenDelayMs: 100 });
+    await store.append(Buffer.from('kept'));
+    fs.failNextSync('EIO');
+    await expect(store.append(Buffer.from('refused'))).rejects.toMatchObject({ step: 'fsync', code: 'EIO' });
+    await expect(store.append(Buffer.from('too-soon'))).rejects.toThrow(/takes no more appends/);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    const seq = await store.append(Buffer.from('later'));
+    expect((await store.read(0)).map((r) => [r.seq, Buffer.from(r.data).toString()])).toEqual([
+      [1, 'kept'],
+      [seq, 'later'],
+    ]);
+    expect(store.usedBytes()).toBe(4 + 5);
+    await store.close();
+  });
+
   it('a record damaged on disk is counted in unreadableRecords and skipped; the records after it are kept', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'edge-corrupt-'));
     dirs.push(dir);
