@@ -3,11 +3,12 @@
  * reads TypeScript imports, knows npm workspaces, and checks each file against the package.json closest to
  * it — so "a package imports only what it declares" comes for free).
  *
- *   cli, devstack → functions, edge-module → batching;   contracts is shared by all;   test, bench, scripts → anything
+ *   cli, devstack → functions, edge-module → batching;   edge-module, devstack → durable-log;
+ *   contracts is shared by all;   test, bench, scripts → anything
  */
-const PRODUCT = '^(contracts|batching|cold|edge-module|functions|cli)/';
+const PRODUCT = '^(contracts|durable-log|batching|cold|edge-module|functions|cli)/';
 const LOCAL_ONLY = '^(devstack|bench|test|scripts)/';
-const PACKAGES = '^(contracts|batching|cold|edge-module|cli|devstack)/';
+const PACKAGES = '^(contracts|durable-log|batching|cold|edge-module|cli|devstack)/';
 
 module.exports = {
   forbidden: [
@@ -22,7 +23,7 @@ module.exports = {
     {
       name: 'deployables-never-import-each-other',
       comment:
-        'The Function app, the edge module and the CLI share code only through workspace packages (contracts, batching).',
+        'The Function app, the edge module and the CLI share code only through workspace packages (contracts, batching, cold, durable-log).',
       severity: 'error',
       from: { path: '^(functions|edge-module|cli)/' },
       to: { path: '^(functions|edge-module|cli)/', pathNot: '^$1/' },
@@ -34,6 +35,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^(batching|contracts)/' },
       to: { dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'] },
+    },
+    {
+      name: 'durable-log-depends-on-node-only',
+      comment: 'The durable log is shared by the edge store and the hub emulator: Node built-ins only, no other package.',
+      severity: 'error',
+      from: { path: '^durable-log/' },
+      to: { pathNot: '^durable-log/', dependencyTypesNot: ['core'] },
     },
     {
       name: 'batching-does-no-io',
@@ -83,7 +91,7 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: ['^dist/', '^(contracts|batching|edge-module|cli|devstack)/dist/', '^\\.devstack/'] },
+    exclude: { path: ['^dist/', '^(contracts|durable-log|batching|edge-module|cli|devstack)/dist/', '^\\.devstack/'] },
     tsConfig: { fileName: 'tsconfig.json' },
     tsPreCompilationDeps: true,
     enhancedResolveOptions: {

@@ -14,7 +14,7 @@ const run = promisify(execFile);
 const repo = path.resolve('.');
 const depcruise = path.join(repo, 'node_modules', '.bin', 'depcruise');
 const config = path.join(repo, '.dependency-cruiser.cjs');
-const PACKAGES = ['contracts', 'batching', 'cold', 'edge-module', 'cli', 'devstack'];
+const PACKAGES = ['contracts', 'durable-log', 'batching', 'cold', 'edge-module', 'cli', 'devstack'];
 
 async function cruise(cwd: string, paths: string[]): Promise<{ code: number; output: string }> {
   try {
@@ -54,7 +54,7 @@ async function withFile(
   const full = path.join(fixture, file);
   await writeFile(full, source);
   try {
-    check(await cruise(fixture, ['batching', 'edge-module', 'functions', 'devstack']));
+    check(await cruise(fixture, ['durable-log', 'batching', 'edge-module', 'functions', 'devstack']));
   } finally {
     await rm(full);
   }
@@ -64,6 +64,7 @@ describe('package boundaries (npm run check)', () => {
   it('the repository has no violation', async () => {
     const result = await cruise(repo, [
       'contracts',
+      'durable-log',
       'batching',
       'edge-module',
       'functions',
@@ -134,5 +135,12 @@ describe('package boundaries (npm run check)', () => {
         expect(result.output).toContain('batching-does-no-io: batching/io.ts → fs/promises');
       },
     );
+  });
+
+  it('the durable log importing anything but Node built-ins fails the check', async () => {
+    await withFile('durable-log/leak.ts', "import { pino } from 'pino';\nexport const p = pino;\n", (result) => {
+      expect(result.code).not.toBe(0);
+      expect(result.output).toMatch(/durable-log-depends-on-node-only: durable-log\/leak\.ts → \S*node_modules\/pino/);
+    });
   });
 });

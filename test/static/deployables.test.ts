@@ -18,9 +18,9 @@ describe('lean deployables', () => {
     for (const file of inputs) expect(file).toMatch(/^(functions|batching|contracts|cold)\//);
   });
 
-  it('the edge module bundle holds edge-module/, batching/ and contracts/ only', async () => {
+  it('the edge module bundle holds edge-module/, batching/, contracts/ and durable-log/ only', async () => {
     const inputs = await bundle(byName('edge-module'));
-    for (const file of inputs) expect(file).toMatch(/^(edge-module|batching|contracts)\//);
+    for (const file of inputs) expect(file).toMatch(/^(edge-module|batching|contracts|durable-log)\//);
   });
 
   it('the CLI bundle holds cli/, contracts/ and cold/ only', async () => {
