@@ -383,8 +383,13 @@ export class DurableLog<T = number> {
       segment.isNew = false;
     }
     if (segment !== this.segments.at(-1)) {
+      // Rolled past: its frames are durable already, so a failing close costs a descriptor, not data.
       segment.writer = undefined;
-      await writer.close();
+      await writer
+        .close()
+        .catch((err: unknown) =>
+          this.logger.warn({ ...this.logFields, file: segment.file, err }, 'could not close a full log segment'),
+        );
     }
   }
 
