@@ -9,6 +9,10 @@
  * - `IotAnalyticsBatchSizePerChannel` above 100 is refused: BatchPutMessage takes at most 100 messages.
  * - numbers beyond 2^53 are refused (they cannot be represented exactly).
  * - `IsolationMode` is accepted for compatibility and has no effect here.
+ *
+ * One parameter of our own, because the manual leaves retries unbounded ("retried in the next batch"):
+ * - `RetryTimeoutSeconds` (default 7200, edgeHub's store-and-forward default): a message whose retryable
+ *   failures go on this long after it was accepted fails with the last error instead of being retried.
  */
 
 /**
@@ -39,6 +43,8 @@ export interface ConnectorConfig {
   readonly defaultChannelName: string | undefined;
   /** `IsolationMode`: accepted for compatibility, no effect. */
   readonly isolationMode: IsolationMode;
+  /** `RetryTimeoutSeconds` × 1000: how long after acceptance retryable failures are retried. */
+  readonly retryTimeoutMs: number;
 }
 
 /** BatchPutMessage limits (connector manual "Limits"). */
@@ -56,6 +62,7 @@ export const CONNECTOR_PARAMETERS = [
   'IotAnalyticsBatchSizePerChannel',
   'IotAnalyticsDefaultChannelName',
   'IsolationMode',
+  'RetryTimeoutSeconds',
 ] as const;
 export type ConnectorParameter = (typeof CONNECTOR_PARAMETERS)[number];
 
@@ -68,6 +75,7 @@ export const CONNECTOR_DEFAULTS: Readonly<Partial<Record<ConnectorParameter, str
   IotAnalyticsQueueSizePerChannel: '2048',
   IotAnalyticsBatchSizePerChannel: '5',
   IsolationMode: 'GreengrassContainer',
+  RetryTimeoutSeconds: '7200',
 });
 
 /** The validation rule of each parameter, as shown in error messages. */
@@ -81,6 +89,7 @@ export const CONNECTOR_RULES: Readonly<Record<ConnectorParameter, string>> = Obj
   IotAnalyticsBatchSizePerChannel: '^$|^[1-9][0-9]*$, at most 100',
   IotAnalyticsDefaultChannelName: '^[a-zA-Z0-9_]+$, 1-128 characters, not starting with __',
   IsolationMode: '^NoContainer$|^GreengrassContainer$',
+  RetryTimeoutSeconds: '^$|^[1-9][0-9]*$ (seconds)',
 });
 
 // [IoT Analytics API: channelName (^(?!_{2}))(^[a-zA-Z0-9_]+$), 1-128]
@@ -88,6 +97,16 @@ const CHANNEL_NAME = /^(?!__)[a-zA-Z0-9_]{1,128}$/;
 
 export function isValidChannelName(name: string): boolean {
   return CHANNEL_NAME.test(name);
+}
+
+/** [IoT Analytics API: Message.messageId, 1-128 characters] (characters, not UTF-16 units). */
+export function isValidMessageId(id: string): boolean {
+  if (id.length === 0) return false;
+  if (id.length <= MAX_MESSAGE_ID_LENGTH) return true;
+  if (id.length > 2 * MAX_MESSAGE_ID_LENGTH) return false;
+  let characters = 0;
+  for (const _ of id) if (++characters > MAX_MESSAGE_ID_LENGTH) return false;
+  return true;
 }
 
 export interface ConfigIssue {
@@ -129,6 +148,7 @@ export function parseConnectorConfig(values: Values): ParseResult<ConnectorConfi
   });
   const defaultChannel = reader.optional('IotAnalyticsDefaultChannelName', CHANNEL_NAME);
   const isolationMode = reader.string('IsolationMode', /^NoContainer$|^GreengrassContainer$/) as IsolationMode;
+  const retryTimeoutSeconds = reader.integer('RetryTimeoutSeconds', /^$|^[1-9][0-9]*$/);
 
   if (issues.length > 0) return { ok: false, issues };
   return {
@@ -143,6 +163,7 @@ export function parseConnectorConfig(values: Values): ParseResult<ConnectorConfi
       batchSizePerChannel: batchSize,
       defaultChannelName: defaultChannel,
       isolationMode,
+      retryTimeoutMs: retryTimeoutSeconds * 1000,
     }),
   };
 }

@@ -1,25 +1,34 @@
 /**
  * The channel queue and batch engine: the IoT Analytics connector's semantics as pure, synchronous logic.
+ * It owns every message from `offer` to its one status: every retry, every backoff, every drop.
  *
  * Invariants (each is a test in test/unit/batching/):
  * - one FIFO queue per channel, created on the first message and deleted once nothing of it is queued
  *   or in flight; at most `maxActiveChannels` exist, a message for a new channel beyond that is refused;
- * - a channel holds at most `queueSizePerChannel` messages and all channels together at most
- *   `memorySizeBytes` of payload, counting messages in flight: their room stays reserved, so a retryable
- *   failure can put them back at the front of the queue without overflowing anything;
+ * - a channel queues at most `queueSizePerChannel` messages (messages in flight have left the queue, as in
+ *   the connector); all channels together hold at most `memorySizeBytes` of payload, counting messages in
+ *   flight (they are still in memory);
  * - full: DROP_NEWEST refuses the incoming message, DROP_OLDEST evicts the oldest queued messages of the
  *   channel; every refused or dropped message gets exactly one `fail` status, nothing is dropped silently;
  * - a tick (once per PublishInterval) takes up to `batchSizePerChannel` messages from each channel that has
- *   no batch in flight and is not backing off; ids are unique within a batch, a later duplicate is cancelled
- *   with a `fail` status; at most one batch per channel is in flight, so per-channel order is preserved;
+ *   no batch in flight and is not backing off; messageIds are unique within a batch, a later duplicate is
+ *   cancelled with a `fail` status; at most one batch per channel is in flight, so per-channel order holds;
  * - every accepted message ends in exactly one status: accepted = succeeded + failed + queued + in flight;
- * - retryable failures requeue at the front and back the channel off exponentially, with jitter, up to a cap.
+ * - a sink may answer per message (entry failures, e.g. one envelope of several failed) and may hand back
+ *   an unsent tail of a batch (`deferred`, only when the batch `mayDefer`): the tail returns to the front
+ *   of its queue with no failure, no backoff and no status, and is never dropped for it;
+ * - retryable failures put the messages back at the front of their queue through the drop behaviour, like
+ *   new messages (DROP_NEWEST refuses them when the queue is full, DROP_OLDEST evicts them as the oldest),
+ *   and back the channel off exponentially, with jitter, up to a cap; a message whose retryable failures go
+ *   on past `retryTimeoutMs` after it was accepted fails with the last error; non-retryable failures fail
+ *   at once.
  *
  * Time comes in as `now` (epoch ms) on every call; randomness and id generation are injected.
  */
 import { randomUUID } from 'node:crypto';
-import { isValidChannelName, MAX_MESSAGE_BYTES, MAX_MESSAGE_ID_LENGTH } from './config.js';
+import { isValidChannelName, isValidMessageId, MAX_MESSAGE_BYTES } from './config.js';
 import type { ConnectorConfig } from './config.js';
+import { ChannelQueue } from './queue.js';
 import type {
   Batch,
   BatchOutcome,
@@ -40,7 +49,7 @@ export interface RetryOptions {
 
 export interface EngineOptions {
   readonly config: ConnectorConfig;
-  /** Generates message ids for input without one; must be unique and URL-safe. */
+  /** Generates messageIds for input without a usable one; must be unique and URL-safe. */
   readonly newId?: () => string;
   /** A number in [0, 1) for backoff jitter. */
   readonly random?: () => number;
@@ -53,7 +62,7 @@ export type OfferResult =
 
 export interface TickResult {
   readonly batches: readonly Batch[];
-  /** Fail statuses of duplicate ids cancelled while building the batches. */
+  /** Fail statuses of duplicate messageIds cancelled while building the batches. */
   readonly statuses: readonly StatusReport[];
 }
 
@@ -71,10 +80,12 @@ export interface EngineStats {
   /** Offers refused outright (never queued). */
   readonly refused: number;
   readonly succeeded: number;
-  /** Accepted messages that ended in `fail` (evicted, duplicate, rejected by the sink, shutdown). */
+  /** Accepted messages that ended in `fail` (evicted, duplicate, rejected by the sink, expired, shutdown). */
   readonly failed: number;
   /** Messages put back into their queue after a retryable failure (counted per attempt). */
   readonly retried: number;
+  /** Messages a sink handed back unsent (`deferred`), counted per time. */
+  readonly deferred: number;
   readonly dropped: Readonly<Record<DropReason, number>>;
   readonly activeChannels: number;
   readonly inFlightBatches: number;
@@ -92,84 +103,6 @@ const EMPTY_TICK: TickResult = Object.freeze({ batches: Object.freeze([]), statu
 const DEFAULT_INITIAL_BACKOFF_MS = 200;
 const DEFAULT_MAX_BACKOFF_MS = 30_000;
 
-/**
- * A channel's queue. It holds the caller's offers as they came (plus a parallel array of accept times):
- * outgoing message objects are made only when a batch is built and die young, which keeps deep queues
- * cheap to hold and to collect. Requeued messages go back as their QueuedMessage (which is also an Offer,
- * now with its id fixed). An array with a moving head makes taking a batch O(batch), not O(queue).
- */
-class ChannelQueue {
-  items: Offer[] = [];
-  times: number[] = [];
-  head = 0;
-  queuedBytes = 0;
-  inFlight: Batch | undefined = undefined;
-  consecutiveFailures = 0;
-  backoffUntil = 0;
-
-  constructor(readonly name: string) {}
-
-  get queuedCount(): number {
-    return this.items.length - this.head;
-  }
-
-  get heldCount(): number {
-    return this.items.length - this.head + (this.inFlight ? this.inFlight.messages.length : 0);
-  }
-
-  get isEmpty(): boolean {
-    return this.items.length === this.head && this.inFlight === undefined;
-  }
-
-  push(offer: Offer, acceptedAt: number): void {
-    this.items.push(offer);
-    this.times.push(acceptedAt);
-    this.queuedBytes += offer.payload.byteLength;
-  }
-
-  /** The oldest entry's accept time; read before shift(). */
-  get headTime(): number {
-    return this.times[this.head]!;
-  }
-
-  shift(): Offer {
-    const offer = this.items[this.head]!;
-    this.items[this.head] = undefined as unknown as Offer; // let it be collected
-    this.head++;
-    this.queuedBytes -= offer.payload.byteLength;
-    if (this.head === this.items.length) {
-      this.items = [];
-      this.times = [];
-      this.head = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.times = this.times.slice(this.head);
-      this.head = 0;
-    }
-    return offer;
-  }
-
-  pop(): { offer: Offer; acceptedAt: number } {
-    const offer = this.items.pop()!;
-    const acceptedAt = this.times.pop()!;
-    this.queuedBytes -= offer.payload.byteLength;
-    if (this.head === this.items.length) {
-      this.items = [];
-      this.times = [];
-      this.head = 0;
-    }
-    return { offer, acceptedAt };
-  }
-
-  /** Put messages back at the front, in their original order. */
-  unshiftAll(messages: readonly QueuedMessage[]): void {
-    this.items = (messages as readonly Offer[]).concat(this.items.slice(this.head));
-    this.times = messages.map((m) => m.acceptedAt).concat(this.times.slice(this.head));
-    this.head = 0;
-    for (const m of messages) this.queuedBytes += m.payload.byteLength;
-  }
-}
-
 function emptyDropCounters(): Record<DropReason, number> {
   return {
     queue_full: 0,
@@ -180,6 +113,7 @@ function emptyDropCounters(): Record<DropReason, number> {
     too_large: 0,
     invalid: 0,
     rejected: 0,
+    expired: 0,
     shutdown: 0,
   };
 }
@@ -211,6 +145,7 @@ export class BatchingEngine {
   private succeeded = 0;
   private failed = 0;
   private retried = 0;
+  private deferred = 0;
   private readonly dropped = emptyDropCounters();
 
   constructor(options: EngineOptions) {
@@ -230,32 +165,42 @@ export class BatchingEngine {
     return this.channels.size === 0;
   }
 
+  /**
+   * Whether an offer of `bytes` to `channel` would be taken now without refusing it or evicting anything
+   * (backpressure: a caller that can wait asks this first; see Pump.waitForRoom).
+   */
+  hasRoom(channel: string, bytes: number): boolean {
+    const queue = this.channels.get(channel);
+    if (queue === undefined) {
+      if (this.channels.size >= this.config.maxActiveChannels) return false;
+    } else if (queue.queuedCount >= this.config.queueSizePerChannel) {
+      return false;
+    }
+    return this.heldBytes + bytes <= this.config.memorySizeBytes;
+  }
+
+  /** Whether waiting could ever make room: false for an invalid channel or a message over a hard limit. */
+  couldEverFit(channel: string, bytes: number): boolean {
+    return (
+      bytes <= MAX_MESSAGE_BYTES &&
+      bytes <= this.config.memorySizeBytes &&
+      (this.channels.has(channel) || isValidChannelName(channel))
+    );
+  }
+
   /** Take one message into its channel's queue, or refuse it with a `fail` status. */
   offer(offer: Offer, now: number): OfferResult {
     const { channel, payload } = offer;
-    const correlate = offer.correlate ?? true;
-    const givenId = offer.id === undefined || offer.id === '' ? undefined : offer.id;
+    const requestId = offer.requestId;
 
     let queue = this.channels.get(channel);
     // Channels that have a queue were validated when it was created.
     if (queue === undefined && !isValidChannelName(channel)) {
       return this.refuse(
         offer,
-        givenId,
-        correlate,
         'invalid',
         'InvalidRequestException',
         `channel name '${truncate(channel)}' is invalid: use 1-128 of [a-zA-Z0-9_], not starting with __`,
-      );
-    }
-    if (givenId !== undefined && givenId.length > MAX_MESSAGE_ID_LENGTH) {
-      return this.refuse(
-        offer,
-        givenId,
-        correlate,
-        'invalid',
-        'InvalidRequestException',
-        `id is ${givenId.length} characters long; BatchPutMessage message ids are 1-${MAX_MESSAGE_ID_LENGTH} characters`,
       );
     }
     const size = payload.byteLength;
@@ -263,8 +208,6 @@ export class BatchingEngine {
     if (size > MAX_MESSAGE_BYTES) {
       return this.refuse(
         offer,
-        givenId,
-        correlate,
         'too_large',
         'MessageTooLargeException',
         `message is ${size} bytes; the limit is ${MAX_MESSAGE_BYTES} bytes (128 KB)`,
@@ -277,8 +220,6 @@ export class BatchingEngine {
       if (this.channels.size >= this.config.maxActiveChannels) {
         return this.refuse(
           offer,
-          givenId,
-          correlate,
           'too_many_channels',
           'TooManyChannelsException',
           `${this.channels.size} channels are active, the maximum (IotAnalyticsMaxActiveChannels=${this.config.maxActiveChannels}); channel '${channel}' has no queue`,
@@ -287,8 +228,6 @@ export class BatchingEngine {
       if (this.heldBytes + size > this.config.memorySizeBytes) {
         return this.refuse(
           offer,
-          givenId,
-          correlate,
           'memory_full',
           'MemoryLimitExceededException',
           `the memory budget is full (${this.heldBytes} of ${this.config.memorySizeBytes} bytes held; MemorySize=${this.config.memorySizeBytes / 1024} KB)`,
@@ -299,15 +238,13 @@ export class BatchingEngine {
     } else {
       const dropOldest = this.config.dropBehavior === 'DROP_OLDEST';
       // [connector: IotAnalyticsQueueSizePerChannel, IotAnalyticsQueueDropBehavior]
-      const countFull = queue.heldCount >= this.config.queueSizePerChannel;
-      if (countFull && (!dropOldest || queue.queuedCount === 0)) {
+      const countFull = queue.queuedCount >= this.config.queueSizePerChannel;
+      if (countFull && !dropOldest) {
         return this.refuse(
           offer,
-          givenId,
-          correlate,
           'queue_full',
           'QueueFullException',
-          `channel '${channel}' queue is full (IotAnalyticsQueueSizePerChannel=${this.config.queueSizePerChannel}, IotAnalyticsQueueDropBehavior=${this.config.dropBehavior}${queue.queuedCount === 0 ? ', all in flight' : ''})`,
+          `channel '${channel}' queue is full (IotAnalyticsQueueSizePerChannel=${this.config.queueSizePerChannel}, IotAnalyticsQueueDropBehavior=DROP_NEWEST)`,
         );
       }
       // [MemorySize: a hard budget for held payload bytes] Decided before evicting anything, so a refusal
@@ -316,19 +253,20 @@ export class BatchingEngine {
       if (this.heldBytes - evictable + size > this.config.memorySizeBytes) {
         return this.refuse(
           offer,
-          givenId,
-          correlate,
           'memory_full',
           'MemoryLimitExceededException',
           `the memory budget is full (${this.heldBytes} of ${this.config.memorySizeBytes} bytes held; MemorySize=${this.config.memorySizeBytes / 1024} KB, IotAnalyticsQueueDropBehavior=${this.config.dropBehavior})`,
         );
       }
-      if (countFull) statuses = [this.evictOldest(queue, 'queue')];
+      while (queue.queuedCount >= this.config.queueSizePerChannel)
+        (statuses ??= []).push(this.evictOldest(queue, 'queue'));
       while (this.heldBytes + size > this.config.memorySizeBytes)
         (statuses ??= []).push(this.evictOldest(queue, 'memory'));
     }
 
-    queue.push(offer, now);
+    // The device's id is the messageId only when BatchPutMessage accepts it; else one is generated later.
+    const messageId = typeof requestId === 'string' && isValidMessageId(requestId) ? requestId : undefined;
+    queue.push(payload, requestId, messageId, offer.meta, now);
     this.heldBytes += size;
     this.accepted++;
     return statuses ? { accepted: true, statuses } : ACCEPTED;
@@ -336,7 +274,8 @@ export class BatchingEngine {
 
   /**
    * Build the batches due at `now`: at most one per channel, up to BatchSize messages each, for channels
-   * with nothing in flight and not backing off. `force` ignores PublishInterval (flush at shutdown).
+   * with nothing in flight and not backing off. `force` ignores PublishInterval (flush at shutdown) and
+   * forbids deferral.
    */
   tick(now: number, force = false): TickResult {
     if (this.channels.size === 0) return EMPTY_TICK;
@@ -350,36 +289,27 @@ export class BatchingEngine {
     const batchSize = this.config.batchSizePerChannel;
     for (const queue of this.channels.values()) {
       if (queue.inFlight !== undefined || queue.backoffUntil > now || queue.queuedCount === 0) continue;
+      queue.compact();
       const messages: QueuedMessage[] = [];
-      // Generated ids are unique by construction: only caller-given ids need checking. Small batches scan
-      // linearly; large ones keep a set.
-      let givenIds: Set<string> | string[] | undefined;
+      // Generated ids are unique by construction: only ids fixed before the take (the device's, or an
+      // earlier attempt's) need checking. Small batches scan linearly; large ones keep a set.
+      let fixedIds: Set<string> | string[] | undefined;
       while (messages.length < batchSize && queue.queuedCount > 0) {
-        const given = hasGivenId(queue.items[queue.head]!);
-        const message = this.take(queue);
+        const fixed = queue.headMessageId !== undefined;
+        const message = queue.shift(this.newId);
         // [connector: ids are unique within one outgoing BatchPutMessage; a duplicate is cancelled]
         if (
-          given &&
-          givenIds !== undefined &&
-          (Array.isArray(givenIds) ? givenIds.includes(message.id) : givenIds.has(message.id))
+          fixed &&
+          fixedIds !== undefined &&
+          (Array.isArray(fixedIds) ? fixedIds.includes(message.messageId) : fixedIds.has(message.messageId))
         ) {
-          this.heldBytes -= message.payload.byteLength;
-          this.failed++;
-          this.dropped.duplicate_id++;
-          (statuses ??= []).push(
-            failStatus(
-              message,
-              'duplicate_id',
-              'DuplicateMessageIdException',
-              `id '${truncate(message.id)}' is already in this batch for channel '${queue.name}'; the duplicate is cancelled`,
-            ),
-          );
+          (statuses ??= []).push(this.cancelDuplicate(message));
           continue;
         }
-        if (given) {
-          givenIds ??= batchSize > 16 ? new Set<string>() : [];
-          if (Array.isArray(givenIds)) givenIds.push(message.id);
-          else givenIds.add(message.id);
+        if (fixed) {
+          fixedIds ??= batchSize > 16 ? new Set<string>() : [];
+          if (Array.isArray(fixedIds)) fixedIds.push(message.messageId);
+          else fixedIds.add(message.messageId);
         }
         messages.push(message);
       }
@@ -387,7 +317,12 @@ export class BatchingEngine {
         if (queue.isEmpty) this.channels.delete(queue.name);
         continue;
       }
-      const batch: Batch = { seq: ++this.batchSeq, channel: queue.name, messages };
+      const batch: Batch = {
+        seq: ++this.batchSeq,
+        channel: queue.name,
+        messages,
+        mayDefer: !force && queue.queuedCount > 0,
+      };
       queue.inFlight = batch;
       this.inFlightBatches++;
       this.inFlightMessages += messages.length;
@@ -397,7 +332,7 @@ export class BatchingEngine {
     return { batches: batches ?? [], statuses: statuses ?? NO_STATUSES };
   }
 
-  /** Settle a batch returned by `tick`: map the sink's outcome to per-message statuses. */
+  /** Settle a batch returned by `tick`: map the sink's outcome to per-message statuses and requeues. */
   complete(batch: Batch, outcome: BatchOutcome, now: number): StatusReport[] {
     const queue = this.channels.get(batch.channel);
     if (queue === undefined || queue.inFlight !== batch) {
@@ -405,42 +340,58 @@ export class BatchingEngine {
     }
     queue.inFlight = undefined;
     this.inFlightBatches--;
-    this.inFlightMessages -= batch.messages.length;
+    const messages = batch.messages;
+    const count = messages.length;
+    this.inFlightMessages -= count;
 
     const statuses: StatusReport[] = [];
-    let requeue: QueuedMessage[] | undefined;
-    const messages = batch.messages;
+    // Messages going back to the front of the queue, in batch order, and for each the failure that sent
+    // it back (undefined: deferred by the sink, not a failure).
+    let back: QueuedMessage[] | undefined;
+    let backFailures: Array<Failure | undefined> | undefined;
+    let lastFailure: Failure | undefined;
+    const requeue = (m: QueuedMessage, failure: Failure | undefined): void => {
+      (back ??= []).push(m);
+      (backFailures ??= []).push(failure);
+    };
+
     if (outcome.type === 'failed') {
-      if (outcome.failure.retryable) requeue = messages.slice();
-      else for (const m of messages) statuses.push(this.settleFailure(m, outcome.failure));
+      const failure = outcome.failure;
+      if (failure.retryable) {
+        lastFailure = failure;
+        for (const m of messages) requeue(m, failure);
+      } else for (const m of messages) statuses.push(this.settleFailure(m, failure));
     } else {
+      // A sink can defer only what it did not send: a tail, never the whole batch's progress (a sink that
+      // defers everything is treated as a failure to make progress, below, so it cannot spin).
+      const deferred = Math.max(0, Math.min(count, Math.trunc(outcome.deferred ?? 0)));
+      const sentCount = count - deferred;
       const failures =
         outcome.failures.length === 0 ? undefined : new Map(outcome.failures.map((f) => [f.messageId, f]));
-      for (const m of messages) {
-        const failure = failures?.get(m.id);
+      for (let i = 0; i < sentCount; i++) {
+        const m = messages[i]!;
+        const failure = failures?.get(m.messageId);
         if (failure === undefined) {
           this.heldBytes -= m.payload.byteLength;
           this.succeeded++;
-          statuses.push({
-            status: 'success',
-            id: m.correlate ? m.id : undefined,
-            messageId: m.id,
-            channel: m.channel,
-            meta: m.meta,
-          });
+          statuses.push({ status: 'success', statusId: m.statusId, messageId: m.messageId, channel: m.channel, meta: m.meta });
         } else if (failure.retryable) {
-          (requeue ??= []).push(m);
+          lastFailure = failure;
+          requeue(m, failure);
         } else {
           statuses.push(this.settleFailure(m, failure));
         }
       }
+      for (let i = sentCount; i < count; i++) requeue(messages[i]!, undefined);
+      this.deferred += deferred;
+      if (deferred === count) {
+        lastFailure = { code: 'NothingSent', message: 'the sink deferred the whole batch', retryable: true };
+      }
     }
 
-    if (requeue) {
-      // [connector: retryable errors go back to the channel queue and are retried with exponential backoff]
-      // Their room was reserved while in flight, so putting them back never exceeds a limit.
-      queue.unshiftAll(requeue);
-      this.retried += requeue.length;
+    if (back) this.putBack(queue, back, backFailures!, now, statuses);
+    if (lastFailure !== undefined) {
+      // [connector: retryable errors are retried with exponential backoff]
       queue.consecutiveFailures++;
       queue.backoffUntil = now + this.backoffMs(queue.consecutiveFailures);
     } else {
@@ -472,9 +423,7 @@ export class BatchingEngine {
     this.nextPublishAt = Math.min(this.nextPublishAt, now + config.publishIntervalMs);
     const statuses: StatusReport[] = [];
     for (const queue of this.channels.values()) {
-      while (queue.heldCount > config.queueSizePerChannel && queue.queuedCount > 0) {
-        statuses.push(this.trimOne(queue, 'queue'));
-      }
+      while (queue.queuedCount > config.queueSizePerChannel) statuses.push(this.trimOne(queue, 'queue'));
     }
     for (const queue of this.channels.values()) {
       while (this.heldBytes > config.memorySizeBytes && queue.queuedCount > 0) {
@@ -489,13 +438,7 @@ export class BatchingEngine {
   failAll(reason: DropReason, code: string, message: string): StatusReport[] {
     const statuses: StatusReport[] = [];
     for (const queue of [...this.channels.values()]) {
-      while (queue.queuedCount > 0) {
-        const m = this.take(queue);
-        this.heldBytes -= m.payload.byteLength;
-        this.failed++;
-        this.dropped[reason]++;
-        statuses.push(failStatus(m, reason, code, message));
-      }
+      while (queue.queuedCount > 0) statuses.push(this.dropMessage(queue.shift(this.newId), reason, code, message));
       if (queue.isEmpty) this.channels.delete(queue.name);
     }
     return statuses;
@@ -520,6 +463,7 @@ export class BatchingEngine {
       succeeded: this.succeeded,
       failed: this.failed,
       retried: this.retried,
+      deferred: this.deferred,
       dropped: { ...this.dropped },
       activeChannels: this.channels.size,
       inFlightBatches: this.inFlightBatches,
@@ -530,21 +474,75 @@ export class BatchingEngine {
     };
   }
 
-  private refuse(
-    offer: Offer,
-    givenId: string | undefined,
-    correlate: boolean,
-    reason: DropReason,
-    code: EngineErrorCode,
-    text: string,
-  ): { accepted: false; statuses: readonly StatusReport[] } {
+  /**
+   * Put messages back at the front of their queue, in order. A deferred tail (no failure) always goes
+   * back: it was never sent and held its place. A retry goes through the drop behaviour like a new
+   * message [connector: "requests with retryable errors are added back to the channel queue according to
+   * IotAnalyticsQueueDropBehavior"]; one accepted longer ago than RetryTimeoutSeconds fails instead.
+   */
+  private putBack(
+    queue: ChannelQueue,
+    messages: QueuedMessage[],
+    failures: Array<Failure | undefined>,
+    now: number,
+    statuses: StatusReport[],
+  ): void {
+    const kept: QueuedMessage[] = [];
+    const keptFailures: Failure[] = []; // by index into `kept`, for retried (not deferred) messages
+    const retries: number[] = []; // indexes into `kept` of retried (not deferred) messages
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      const failure = failures[i];
+      if (failure === undefined) {
+        kept.push(m);
+        continue;
+      }
+      if (now - m.acceptedAt >= this.config.retryTimeoutMs) {
+        statuses.push(
+          this.dropMessage(
+            m,
+            'expired',
+            failure.code,
+            `${failure.message} (still failing ${Math.round((now - m.acceptedAt) / 1000)} s after it was accepted: RetryTimeoutSeconds=${this.config.retryTimeoutMs / 1000}; not retried again)`,
+          ),
+        );
+        continue;
+      }
+      retries.push(kept.length);
+      keptFailures[kept.length] = failure;
+      kept.push(m);
+    }
+    // [IotAnalyticsQueueSizePerChannel, MemorySize] Retries beyond the room left are dropped: the first
+    // ones fit under DROP_NEWEST (the later ones are "the newest arrivals"), the last ones under
+    // DROP_OLDEST (the first ones are the oldest messages of the channel).
+    const dropOldest = this.config.dropBehavior === 'DROP_OLDEST';
+    let excess = Math.max(0, queue.queuedCount + retries.length - this.config.queueSizePerChannel);
+    const dropped = new Set<number>();
+    const order = dropOldest ? retries : [...retries].reverse();
+    let bytesOver = this.heldBytes - this.config.memorySizeBytes; // > 0 only after a lowered MemorySize
+    for (const k of order) {
+      if (excess <= 0 && bytesOver <= 0) break;
+      const m = kept[k]!;
+      const why = excess > 0 ? 'queue' : 'memory';
+      statuses.push(this.dropRetry(m, keptFailures[k]!, why));
+      dropped.add(k);
+      excess--;
+      bytesOver -= m.payload.byteLength;
+    }
+    this.retried += retries.length - dropped.size;
+    const back = dropped.size === 0 ? kept : kept.filter((_, k) => !dropped.has(k));
+    queue.unshiftAll(back);
+  }
+
+  private refuse(offer: Offer, reason: DropReason, code: EngineErrorCode, text: string): OfferResult {
     this.refused++;
     this.dropped[reason]++;
-    // A refused message without an id still gets one, so its status can be logged and counted.
-    const messageId = givenId ?? this.newId();
+    const requestId = offer.requestId;
+    // A refused message still gets a messageId, so its status can be logged and counted.
+    const messageId = typeof requestId === 'string' && isValidMessageId(requestId) ? requestId : this.newId();
     const status: StatusReport = {
       status: 'fail',
-      id: correlate ? messageId : undefined,
+      statusId: requestId === null ? undefined : (requestId ?? messageId),
       messageId,
       channel: offer.channel,
       error: code,
@@ -555,20 +553,30 @@ export class BatchingEngine {
     return { accepted: false, statuses: [status] };
   }
 
-  /** Take the oldest queued entry out as an outgoing message (its id generated now if it had none). */
-  private take(queue: ChannelQueue): QueuedMessage {
-    const acceptedAt = queue.headTime;
-    const offer = queue.shift();
-    return toMessage(offer, acceptedAt, hasGivenId(offer) ? (offer.id as string) : this.newId());
+  /** An accepted message leaves the engine with a fail status. */
+  private dropMessage(m: QueuedMessage, reason: DropReason, error: string, errorMessage: string): StatusReport {
+    this.heldBytes -= m.payload.byteLength;
+    this.failed++;
+    this.dropped[reason]++;
+    return failStatus(m, reason, error, errorMessage);
+  }
+
+  /**
+   * The cancelled copy of a duplicate messageId (docs/contracts.md §7): its status is published before the
+   * kept message's, with an error code no other status has, and says it is the later copy.
+   */
+  private cancelDuplicate(m: QueuedMessage): StatusReport {
+    return this.dropMessage(
+      m,
+      'duplicate_id',
+      'DuplicateMessageIdException',
+      `cancelled: this is a later message with id '${truncate(m.messageId)}' while an earlier one with the same id is in the outgoing batch of channel '${m.channel}'; the earlier message is sent and gets its own status`,
+    );
   }
 
   private evictOldest(queue: ChannelQueue, why: 'queue' | 'memory'): StatusReport {
-    const m = this.take(queue);
-    this.heldBytes -= m.payload.byteLength;
-    this.failed++;
-    this.dropped.evicted++;
-    return failStatus(
-      m,
+    return this.dropMessage(
+      queue.shift(this.newId),
       'evicted',
       'MessageEvictedException',
       why === 'queue'
@@ -577,17 +585,24 @@ export class BatchingEngine {
     );
   }
 
+  private dropRetry(m: QueuedMessage, failure: Failure, why: 'queue' | 'memory'): StatusReport {
+    const limit =
+      why === 'queue'
+        ? `the queue is full (IotAnalyticsQueueSizePerChannel=${this.config.queueSizePerChannel})`
+        : `the memory budget is full (MemorySize=${this.config.memorySizeBytes / 1024} KB)`;
+    const text = `not put back for a retry after ${failure.code}: ${truncate(failure.message)}; ${limit}, IotAnalyticsQueueDropBehavior=${this.config.dropBehavior}`;
+    if (this.config.dropBehavior === 'DROP_OLDEST') return this.dropMessage(m, 'evicted', 'MessageEvictedException', text);
+    return why === 'queue'
+      ? this.dropMessage(m, 'queue_full', 'QueueFullException', text)
+      : this.dropMessage(m, 'memory_full', 'MemoryLimitExceededException', text);
+  }
+
   /** Drop one queued message to honour a lowered limit: the oldest (DROP_OLDEST) or the newest (DROP_NEWEST). */
   private trimOne(queue: ChannelQueue, why: 'queue' | 'memory'): StatusReport {
     if (this.config.dropBehavior === 'DROP_OLDEST') return this.evictOldest(queue, why);
-    const { offer, acceptedAt } = queue.pop();
-    const m = toMessage(offer, acceptedAt, hasGivenId(offer) ? (offer.id as string) : this.newId());
-    this.heldBytes -= m.payload.byteLength;
-    this.failed++;
     const reason: DropReason = why === 'queue' ? 'queue_full' : 'memory_full';
-    this.dropped[reason]++;
-    return failStatus(
-      m,
+    return this.dropMessage(
+      queue.pop(this.newId),
       reason,
       why === 'queue' ? 'QueueFullException' : 'MemoryLimitExceededException',
       `dropped from channel '${queue.name}': the configuration was lowered below what was queued (IotAnalyticsQueueDropBehavior=DROP_NEWEST)`,
@@ -595,10 +610,7 @@ export class BatchingEngine {
   }
 
   private settleFailure(m: QueuedMessage, failure: Failure): StatusReport {
-    this.heldBytes -= m.payload.byteLength;
-    this.failed++;
-    this.dropped.rejected++;
-    return failStatus(m, 'rejected', failure.code, failure.message);
+    return this.dropMessage(m, 'rejected', failure.code, failure.message);
   }
 
   /** Exponential backoff with equal jitter: half fixed, half random, capped. */
@@ -611,28 +623,13 @@ export class BatchingEngine {
 function failStatus(m: QueuedMessage, reason: DropReason, error: string, errorMessage: string): StatusReport {
   return {
     status: 'fail',
-    id: m.correlate ? m.id : undefined,
-    messageId: m.id,
+    statusId: m.statusId,
+    messageId: m.messageId,
     channel: m.channel,
     error,
     errorMessage,
     reason,
     meta: m.meta,
-  };
-}
-
-function hasGivenId(offer: Offer): boolean {
-  return offer.id !== undefined && offer.id !== '';
-}
-
-function toMessage(offer: Offer, acceptedAt: number, id: string): QueuedMessage {
-  return {
-    id,
-    channel: offer.channel,
-    payload: offer.payload,
-    correlate: offer.correlate ?? true,
-    acceptedAt,
-    meta: offer.meta,
   };
 }
 

@@ -62,6 +62,23 @@ export class Pump {
     return result;
   }
 
+  /**
+   * Backpressure: resolve true once `engine.offer` would take `bytes` for `channel` without refusing or
+   * evicting anything, false when the deadline passes first or when waiting cannot help (an invalid
+   * channel, a message over a hard limit: offer it and it is refused with its status). Room comes from
+   * batches settling, so the pump must be started (or flushing) for this to make progress.
+   */
+  async waitForRoom(channel: string, bytes: number, deadline: number): Promise<boolean> {
+    if (!this.engine.couldEverFit(channel, bytes)) return false;
+    for (;;) {
+      if (this.engine.hasRoom(channel, bytes)) return true;
+      if (this.clock.now() >= deadline) return false;
+      this.run(); // a batch taken out of a full queue makes room at once
+      if (this.engine.hasRoom(channel, bytes)) return true;
+      await this.waitForProgress(deadline);
+    }
+  }
+
   start(): void {
     this.running = true;
     this.schedule();
@@ -170,7 +187,8 @@ export class Pump {
   private waitForProgress(deadline: number): Promise<void> {
     return new Promise((resolve) => {
       const now = this.clock.now();
-      const due = this.engine.nextWakeAt(now, true);
+      // The next moment a tick can send something (never sooner: that would spin).
+      const due = this.running ? this.engine.nextWakeAt(now, this.flushing) : undefined;
       const until = Math.min(deadline, due ?? Infinity);
       let handle: unknown;
       const done = () => {

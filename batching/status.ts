@@ -2,7 +2,8 @@
  * Status messages in exactly the connector's shape (manual, "Output data"):
  *   {"response":{"status":"success"},"id":"req123"}
  *   {"response":{"status":"fail","error":"ResourceNotFoundException","error_message":"..."},"id":"req123"}
- * `id` is left out when the input carried no correlation (binary and default-topic messages).
+ * `id` is the report's statusId (the device's id exactly); left out when the input carried no correlation
+ * (binary and default-topic messages).
  */
 import type { StatusReport } from './types.js';
 
@@ -16,7 +17,7 @@ export function toConnectorStatusObject(report: StatusReport): ConnectorStatus {
     report.status === 'success'
       ? { status: 'success' }
       : { status: 'fail', error: report.error, error_message: report.errorMessage };
-  return report.id === undefined ? { response } : { response, id: report.id };
+  return report.statusId === undefined ? { response } : { response, id: report.statusId };
 }
 
 /** The status as the exact JSON text published on `iotanalytics/messages/put/status`. */

@@ -1,20 +1,24 @@
 /**
  * The public vocabulary of the batching engine: what goes in (offers), what comes out (batches and
  * statuses) and what a sink answers. Pure data: no I/O, no timers.
+ *
+ * Two ids travel with every message and are kept apart on purpose (docs/contracts.md §7):
+ * - `statusId` is what the message's status carries as `"id"`: the device's request id exactly as it sent
+ *   it (any string, `""` included), a generated id for a put without one, or nothing for binary and
+ *   default-topic input;
+ * - `messageId` is the BatchPutMessage messageId: the device's id when it is a valid messageId (1-128
+ *   characters), else a generated one. It is unique within one outgoing batch.
  */
 
-/** A message as the engine holds it: queued, or in flight inside a batch. */
+/** A message as the engine hands it to a sink, inside a batch. Made per batch, not kept in the queue. */
 export interface QueuedMessage {
-  /** The BatchPutMessage messageId: the caller's id, or a generated one. Unique within one outgoing batch. */
-  readonly id: string;
+  /** The BatchPutMessage messageId. Unique within its batch. */
+  readonly messageId: string;
+  /** The `"id"` of this message's status; undefined when the input is not correlated (binary, default topic). */
+  readonly statusId: string | undefined;
   readonly channel: string;
   /** The bytes sent as the BatchPutMessage payload (the reading exactly as the device sent it). */
   readonly payload: Uint8Array;
-  /**
-   * Whether status messages carry the id. False for binary and default-topic input: the connector's
-   * manual says their statuses have no id correlation to the input.
-   */
-  readonly correlate: boolean;
   /** Clock time (ms) when the engine accepted it. */
   readonly acceptedAt: number;
   /** Opaque caller data carried through to the status (e.g. a persistence sequence number, MQTT properties). */
@@ -25,31 +29,41 @@ export interface QueuedMessage {
 export interface Offer {
   readonly channel: string;
   readonly payload: Uint8Array;
-  /** The request id (`"id"` of a put message). Omit to have one generated. */
-  readonly id?: string;
-  /** See QueuedMessage.correlate. Default true. */
-  readonly correlate?: boolean;
+  /**
+   * The device's request id (`"id"` of a put request): any string, `""` included (the manual's pattern is
+   * `.*`); every status of the message echoes it exactly. Omit it (undefined) to have one generated, which
+   * the statuses then carry. `null` for input whose statuses carry no id: binary and default-topic
+   * messages (the manual: their output has no id correlation).
+   */
+  readonly requestId?: string | null;
   readonly meta?: unknown;
 }
 
-/** One outgoing batch: up to BatchSize messages of one channel, ids unique. */
+/** One outgoing batch: up to BatchSize messages of one channel, messageIds unique. */
 export interface Batch {
   /** Engine-assigned, unique per engine; `complete()` takes it back. */
   readonly seq: number;
   readonly channel: string;
   readonly messages: readonly QueuedMessage[];
+  /**
+   * True when more of this channel is queued behind the batch and the engine is not flushing: the sink
+   * may then hand back a tail of the batch unsent (`deferred` in its outcome) to send it with what
+   * follows. False at flush and shutdown: the sink sends everything.
+   */
+  readonly mayDefer: boolean;
 }
 
 /** Why something failed or was dropped; used as a metric label (bounded set). */
 export type DropReason =
   | 'queue_full' // DROP_NEWEST: the channel queue was at IotAnalyticsQueueSizePerChannel
   | 'memory_full' // the MemorySize budget could not hold the message
-  | 'evicted' // DROP_OLDEST: pushed out by a newer message
+  | 'evicted' // DROP_OLDEST: pushed out by a newer message (or, put back for a retry, was the oldest)
   | 'too_many_channels' // IotAnalyticsMaxActiveChannels queues already exist
-  | 'duplicate_id' // a message with the same id is already in the outgoing batch
+  | 'duplicate_id' // a message with the same messageId is already in the outgoing batch
   | 'too_large' // over 128 KB
   | 'invalid' // the request itself is malformed (bad channel name, bad JSON, ...)
   | 'rejected' // the sink answered a non-retryable error for this message or batch
+  | 'expired' // retryable errors went on past RetryTimeoutSeconds
   | 'shutdown'; // dropped at shutdown (memory-only mode, deadline passed)
 
 /** Error codes the engine itself emits (sinks add the service's own codes, e.g. ResourceNotFoundException). */
@@ -67,15 +81,15 @@ export type EngineErrorCode =
 export type StatusReport =
   | {
       readonly status: 'success';
-      /** The id to publish in the status message, or undefined when the input is not correlated. */
-      readonly id: string | undefined;
+      /** The `"id"` to publish in the status message; undefined when the input is not correlated. */
+      readonly statusId: string | undefined;
       readonly messageId: string;
       readonly channel: string;
       readonly meta: unknown;
     }
   | {
       readonly status: 'fail';
-      readonly id: string | undefined;
+      readonly statusId: string | undefined;
       readonly messageId: string;
       readonly channel: string;
       readonly error: string;
@@ -89,7 +103,11 @@ export interface Failure {
   /** The service's error code, e.g. ThrottlingException, ResourceNotFoundException, NotConnectedError. */
   readonly code: string;
   readonly message: string;
-  /** Connection errors, throttling and 5xx are retryable: the messages go back to the front of their queue. */
+  /**
+   * Connection errors, throttling and 5xx are retryable: the messages go back to their queue (through the
+   * drop behaviour) and the channel backs off. Bad credentials, a missing channel, an invalid request are
+   * not: the messages fail at once.
+   */
   readonly retryable: boolean;
 }
 
@@ -99,8 +117,13 @@ export interface EntryFailure extends Failure {
 
 /** What a sink answers for one batch. */
 export type BatchOutcome =
-  /** The request went through; entries not named in `failures` succeeded (BatchPutMessage semantics). */
-  | { readonly type: 'delivered'; readonly failures: readonly EntryFailure[] }
+  /**
+   * The request went through, possibly in parts (e.g. several IoT Hub envelopes): entries named in
+   * `failures` failed, the last `deferred` messages were not sent by the sink's choice (only when the
+   * batch `mayDefer`; they go back to the front of their queue with no failure, no backoff and no status),
+   * every other message succeeded (BatchPutMessage semantics).
+   */
+  | { readonly type: 'delivered'; readonly failures: readonly EntryFailure[]; readonly deferred?: number }
   /** The whole request failed. */
   | { readonly type: 'failed'; readonly failure: Failure };
 

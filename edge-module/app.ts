@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { BatchingEngine, createIdGenerator } from '@iot-ingest/batching';
 import { Pump } from '@iot-ingest/batching';
 import type { ConnectorConfig } from '@iot-ingest/batching';
-import type { Sink, StatusReport } from '@iot-ingest/batching';
+import type { Sink } from '@iot-ingest/batching';
 import type { EdgeConfig } from './config.js';
 import { EdgeEvents } from './events.js';
 import { Ingest } from './ingest.js';
@@ -65,10 +65,7 @@ export async function startEdgeModule(options: EdgeModuleOptions): Promise<EdgeM
   const newId = createIdGenerator();
   const engine = new BatchingEngine({ config: config.connector, newId });
   let store: Store | undefined;
-  let iotHubSink: IotHubSink | undefined;
   let sink: Sink;
-  // Late-bound: the ingest exists after the sink, but carried statuses go through it.
-  let emit: (report: StatusReport) => void = () => undefined;
 
   const metrics = new EdgeMetrics(() => ({
     channels: engine.stats().channels,
@@ -79,17 +76,12 @@ export async function startEdgeModule(options: EdgeModuleOptions): Promise<EdgeM
 
   if (config.sink === 'iothub') {
     if (!options.moduleClient) throw new Error('SINK=iothub needs a ModuleClient (EdgeHubConnectionString or the IoT Edge environment)');
-    iotHubSink = new IotHubSink({
+    sink = new IotHubSink({
       client: options.moduleClient,
       pack: { targetBytes: config.hub.targetBytes, maxBytes: config.hub.maxBytes },
-      queuedBehind: (channel) => engine.stats().channels.find((c) => c.channel === channel)?.queuedMessages ?? 0,
-      emitStatus: (report) => emit(report),
       onEnvelope: (envelope) => events.envelopeSent(envelope),
-      onCarryError: (channel, err) => events.sinkError(channel, err),
-      lingerMs: Math.max(50, config.connector.publishIntervalMs),
       now,
     });
-    sink = iotHubSink;
   } else {
     const client =
       options.iotAnalytics ??
@@ -129,16 +121,8 @@ export async function startEdgeModule(options: EdgeModuleOptions): Promise<EdgeM
     onBatch: (batch, outcome, elapsedMs) => events.batchSettled(batch, outcome, elapsedMs),
     onSinkError: (batch, err) => events.sinkError(batch.channel, err),
   });
-  const ingest = new Ingest({
-    pump,
-    store,
-    events,
-    publish,
-    ...(iotHubSink ? { holdsStatus: (r: StatusReport) => (iotHubSink as IotHubSink).holdsStatus(r) } : {}),
-    newId,
-  });
+  const ingest = new Ingest({ pump, store, events, publish, newId });
   late.ingest = ingest;
-  emit = ingest.onStatus;
 
   let connector: ConnectorConfig = config.connector;
   const twin = bindTwin({
@@ -207,7 +191,6 @@ export async function startEdgeModule(options: EdgeModuleOptions): Promise<EdgeM
       ingest.stopAccepting();
       await listener.stopAccepting();
       await pump.flush(deadline);
-      await iotHubSink?.close(deadline);
       await pump.stop();
       if (!store) {
         // [memory only] what could not be sent in time is lost; say so for every message.

@@ -8,7 +8,7 @@
  */
 import type { Pump } from '@iot-ingest/batching';
 import type { StatusReport } from '@iot-ingest/batching';
-import { toConnectorStatus } from '@iot-ingest/batching';
+import { isValidMessageId, toConnectorStatus } from '@iot-ingest/batching';
 import type { EdgeEvents } from './events.js';
 import { Checkpointer } from './persistence/checkpointer.js';
 import { decodeRecord, encodeRecord } from './persistence/record.js';
@@ -28,6 +28,7 @@ export interface IngestItem {
   readonly qos: 0 | 1;
   readonly channel: string;
   readonly payload: Uint8Array;
+  /** The device's request id exactly as sent (any string, `""` included); undefined when it gave none. */
   readonly id: string | undefined;
   /** False for binary and default-topic input: statuses carry no id. */
   readonly correlate: boolean;
@@ -41,8 +42,6 @@ export interface IngestOptions {
   readonly store: Store | undefined;
   readonly events: EdgeEvents;
   readonly publish: StatusPublisher;
-  /** Engine success statuses to swallow (the IoT Hub sink settles carried messages itself). */
-  readonly holdsStatus?: (report: StatusReport) => boolean;
   readonly newId: () => string;
 }
 
@@ -89,8 +88,7 @@ export class Ingest {
     const result = this.options.pump.offer({
       channel: item.channel,
       payload: item.payload,
-      ...(item.id !== undefined ? { id: item.id } : {}),
-      correlate: item.correlate,
+      requestId: item.correlate ? item.id : null,
       meta,
     });
     if (result.accepted) this.options.events.accepted(item.source);
@@ -105,10 +103,10 @@ export class Ingest {
     where = item.channel,
   ): void {
     this.options.events.inputRefused(item.source, code, message, where);
-    const messageId = item.id ?? this.options.newId();
+    const messageId = item.id !== undefined && isValidMessageId(item.id) ? item.id : this.options.newId();
     this.onStatus({
       status: 'fail',
-      id: item.correlate ? item.id : undefined,
+      statusId: item.correlate ? item.id : undefined,
       messageId,
       channel: item.channel,
       error: code,
@@ -118,9 +116,8 @@ export class Ingest {
     });
   }
 
-  /** Every final status passes here exactly once (the pump's onStatus and the sink's own). */
+  /** Every final status passes here exactly once: the pump's, the engine's (twin, shutdown) and refusals. */
   readonly onStatus = (report: StatusReport): void => {
-    if (this.options.holdsStatus?.(report)) return;
     const meta = report.meta as MessageMeta | undefined;
     this.options.events.status(report);
     if (meta) {

@@ -67,7 +67,7 @@ export async function forwardReadings(readings: readonly Reading[], options: For
     });
   };
   const onStatus = (report: StatusReport): void => {
-    const reading = byId.get(report.messageId);
+    const reading = byId.get(report.statusId ?? report.messageId);
     if (!reading) {
       options.log?.error({ messageId: report.messageId, status: report.status }, 'status for an unknown message');
       return;
@@ -76,7 +76,11 @@ export async function forwardReadings(readings: readonly Reading[], options: For
     else fail(reading, report.error, report.errorMessage, report.reason);
   };
 
-  const engine = new BatchingEngine({ config, retry: { initialIntervalMs: 200, maxIntervalMs: 5_000 } });
+  // PublishInterval does not apply: the invocation's readings are sent as fast as the service takes them.
+  const engine = new BatchingEngine({
+    config: { ...config, publishIntervalMs: 0 },
+    retry: { initialIntervalMs: 200, maxIntervalMs: 5_000 },
+  });
   const pump = new Pump({
     engine,
     sink: options.sink,
@@ -86,54 +90,28 @@ export async function forwardReadings(readings: readonly Reading[], options: For
     onSinkError: (batch, error) =>
       options.log?.warn({ channel: batch.channel, err: (error as Error)?.message }, 'sink threw'),
   });
+  pump.start();
 
-  // Queues only live for this invocation: flush before one would overflow, instead of dropping.
-  const heldPerChannel = new Map<string, number>();
-  let heldBytes = 0;
-  let expired = false;
-  const flush = async (): Promise<void> => {
-    await pump.flush(options.deadlineMs);
-    heldPerChannel.clear();
-    heldBytes = 0;
-    if (now() >= options.deadlineMs) expired = true;
-  };
-
+  const outOfTime = (reading: Reading): void =>
+    fail(reading, 'ShutdownException', 'the invocation time budget ran out before this reading was sent', 'shutdown');
   for (const reading of readings) {
     const channel = reading.record.channel;
     if (channel === null) {
       fail(reading, 'InvalidRequestException', NO_CHANNEL_MESSAGE, 'invalid');
       continue;
     }
-    if (expired) {
-      fail(reading, 'ShutdownException', 'the invocation time budget ran out before this reading was sent', 'shutdown');
+    // Queues only live for this invocation: wait for room (backpressure) instead of dropping. A reading
+    // that could never fit is offered anyway and refused by the engine with its status.
+    const size = reading.payload.byteLength;
+    if (!(await pump.waitForRoom(channel, size, options.deadlineMs)) && engine.couldEverFit(channel, size)) {
+      outOfTime(reading);
       continue;
     }
-    const held = heldPerChannel.get(channel);
-    const size = reading.payload.byteLength;
-    if (
-      (held ?? 0) >= config.queueSizePerChannel ||
-      heldBytes + size > config.memorySizeBytes ||
-      (held === undefined && heldPerChannel.size >= config.maxActiveChannels)
-    ) {
-      await flush();
-      if (expired) {
-        fail(
-          reading,
-          'ShutdownException',
-          'the invocation time budget ran out before this reading was sent',
-          'shutdown',
-        );
-        continue;
-      }
-    }
     byId.set(reading.record.id, reading);
-    const result = pump.offer({ channel, payload: reading.payload, id: reading.record.id });
-    if (result.accepted) {
-      heldPerChannel.set(channel, (heldPerChannel.get(channel) ?? 0) + 1);
-      heldBytes += size;
-    }
+    pump.offer({ channel, payload: reading.payload, requestId: reading.record.id });
   }
   await pump.flush(options.deadlineMs);
+  await pump.stop();
   for (const status of engine.failAll(
     'shutdown',
     'ShutdownException',
@@ -141,7 +119,6 @@ export async function forwardReadings(readings: readonly Reading[], options: For
   )) {
     onStatus(status);
   }
-  await pump.stop();
   return { forwarded, undelivered, failuresByCode };
 }
 

@@ -26,7 +26,7 @@ export function createIotAnalyticsSink(client: IoTAnalyticsClient): CountingSink
         const response = await client.send(
           new BatchPutMessageCommand({
             channelName: batch.channel,
-            messages: batch.messages.map((m) => ({ messageId: m.id, payload: m.payload })),
+            messages: batch.messages.map((m) => ({ messageId: m.messageId, payload: m.payload })),
           }),
         );
         return outcomeFromBatchPutResponse(response);

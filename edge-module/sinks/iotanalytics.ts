@@ -29,7 +29,7 @@ export class IotAnalyticsSink implements Sink {
       const response = await this.client.send(
         new BatchPutMessageCommand({
           channelName: batch.channel,
-          messages: batch.messages.map((m) => ({ messageId: m.id, payload: m.payload })),
+          messages: batch.messages.map((m) => ({ messageId: m.messageId, payload: m.payload })),
         }),
       );
       return outcomeFromBatchPutResponse(response);

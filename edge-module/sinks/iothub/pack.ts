@@ -72,8 +72,8 @@ function isCanonicalJson(text: string): boolean {
 /** One element of `messages`, as JSON text. */
 export function messageFragment(message: QueuedMessage): string {
   const head =
-    `{"id":${JSON.stringify(message.id)}` +
-    (message.correlate ? `,"requestId":${JSON.stringify(message.id)}` : '') +
+    `{"id":${JSON.stringify(message.messageId)}` +
+    (message.statusId !== undefined ? `,"requestId":${JSON.stringify(message.statusId)}` : '') +
     `,"acceptedAt":${Math.trunc(message.acceptedAt)}`;
   const payload = Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
   const text = payload.toString('utf8');
@@ -119,7 +119,7 @@ export function packBatch(channel: string, messages: readonly QueuedMessage[], o
     const own = Buffer.byteLength(fragment) + (current.fragments.length > 0 ? 1 : 0);
     if (current.bytes + own > options.maxBytes) {
       // Cannot happen for messages within the 128 KB limit; refuse loudly rather than exceed the hub's cap.
-      throw new RangeError(`message ${message.id} does not fit in one ${options.maxBytes}-byte envelope`);
+      throw new RangeError(`message ${message.messageId} does not fit in one ${options.maxBytes}-byte envelope`);
     }
     current.fragments.push(fragment);
     current.sizes.push(own);
@@ -155,7 +155,7 @@ export function packBatch(channel: string, messages: readonly QueuedMessage[], o
       build(
         channel,
         g.fragments,
-        g.messages.map((m) => m.id),
+        g.messages.map((m) => m.messageId),
         propBytes,
       ),
     );

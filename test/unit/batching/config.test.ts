@@ -21,6 +21,7 @@ describe('connector parameters', () => {
       batchSizePerChannel: 5,
       defaultChannelName: undefined,
       isolationMode: 'GreengrassContainer',
+      retryTimeoutMs: 7_200_000,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -77,6 +78,7 @@ describe('connector parameters', () => {
       IotAnalyticsBatchSizePerChannel: '0',
       IotAnalyticsDefaultChannelName: 'bad-name',
       IsolationMode: 'Docker',
+      RetryTimeoutSeconds: '0',
     });
     expect(result.ok).toBe(false);
     if (result.ok) return;

@@ -16,5 +16,5 @@ export function engine(values: Record<string, string> = {}, random = () => 0.5):
 export const bytes = (text: string): Uint8Array => Buffer.from(text);
 
 export function fails(statuses: readonly StatusReport[]): Array<{ id: string | undefined; error: string }> {
-  return statuses.filter((s) => s.status === 'fail').map((s) => ({ id: s.id, error: (s as { error: string }).error }));
+  return statuses.filter((s) => s.status === 'fail').map((s) => ({ id: s.statusId, error: (s as { error: string }).error }));
 }

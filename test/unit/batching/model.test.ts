@@ -1,17 +1,22 @@
 /**
  * Property tests: random offer / tick / outcome sequences, checking the engine's invariants after every
- * step against an independent record of what went in and what came out.
+ * step against an independent record of what went in and what came out. Outcomes include what the IoT
+ * Hub sink answers: a batch packed into several envelopes of which the first were acknowledged and a
+ * later one failed (partial acknowledgement), and a tail handed back unsent (deferral).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BatchingEngine } from '../../../batching/engine.js';
-import type { Batch, BatchOutcome, StatusReport } from '../../../batching/types.js';
+import type { Batch, BatchOutcome, EntryFailure, StatusReport } from '../../../batching/types.js';
 import { config } from './helpers.js';
 
+type IdKind = 'none' | 'binary' | 'empty' | 'long' | number;
+type OutcomeKind = 'ok' | 'entryFail' | 'entryRetry' | 'retry' | 'reject' | 'partial' | 'partialReject' | 'defer';
+
 type Command =
-  | { kind: 'offer'; channel: number; size: number; id: number | undefined; correlate: boolean }
-  | { kind: 'tick'; advanceMs: number }
-  | { kind: 'settle'; which: number; outcome: 'ok' | 'entryFail' | 'entryRetry' | 'retry' | 'reject' }
+  | { kind: 'offer'; channel: number; size: number; id: IdKind }
+  | { kind: 'tick'; advanceMs: number; force: boolean }
+  | { kind: 'settle'; which: number; outcome: OutcomeKind; split: number }
   | { kind: 'failAll' };
 
 const command: fc.Arbitrary<Command> = fc.oneof(
@@ -21,22 +26,28 @@ const command: fc.Arbitrary<Command> = fc.oneof(
       kind: fc.constant('offer' as const),
       channel: fc.integer({ min: 0, max: 5 }),
       size: fc.integer({ min: 0, max: 700 }),
-      id: fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
-      correlate: fc.boolean(),
+      id: fc.oneof(
+        fc.constantFrom<IdKind>('none', 'binary', 'empty', 'long'),
+        fc.integer({ min: 0, max: 6 }),
+        fc.integer({ min: 0, max: 6 }),
+      ),
     }),
   },
   {
     weight: 3,
-    arbitrary: fc.record({ kind: fc.constant('tick' as const), advanceMs: fc.integer({ min: 0, max: 3000 }) }),
+    arbitrary: fc.record({
+      kind: fc.constant('tick' as const),
+      advanceMs: fc.integer({ min: 0, max: 3000 }),
+      force: fc.boolean(),
+    }),
   },
   {
-    weight: 3,
+    weight: 4,
     arbitrary: fc.record({
       kind: fc.constant('settle' as const),
       which: fc.nat(),
-      outcome: fc.constantFrom('ok', 'entryFail', 'entryRetry', 'retry', 'reject') as fc.Arbitrary<
-        'ok' | 'entryFail' | 'entryRetry' | 'retry' | 'reject'
-      >,
+      outcome: fc.constantFrom<OutcomeKind>('ok', 'entryFail', 'entryRetry', 'retry', 'reject', 'partial', 'partialReject', 'defer'),
+      split: fc.nat(),
     }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'failAll' as const }) },
@@ -49,51 +60,88 @@ const settings = fc.record({
   IotAnalyticsMaxActiveChannels: fc.constantFrom('1', '3', '50'),
   IotAnalyticsQueueDropBehavior: fc.constantFrom('DROP_NEWEST', 'DROP_OLDEST'),
   PublishInterval: fc.constantFrom('0', '1'),
+  RetryTimeoutSeconds: fc.constantFrom('2', '7200'),
 });
 
-function outcomeFor(batch: Batch, kind: string): BatchOutcome {
-  const first = batch.messages[0]!.id;
+const LONG_ID = 'L'.repeat(129);
+const retryable = (messageId: string): EntryFailure => ({ messageId, code: 'NotConnectedError', message: 'x', retryable: true });
+const final = (messageId: string): EntryFailure => ({ messageId, code: 'InvalidRequestException', message: 'x', retryable: false });
+
+function outcomeFor(batch: Batch, kind: OutcomeKind, split: number): BatchOutcome {
+  const ids = batch.messages.map((m) => m.messageId);
+  // Envelope boundaries: the first `cut` messages were in envelopes the hub acknowledged.
+  const cut = ids.length > 1 ? 1 + (split % (ids.length - 1)) : 0;
   switch (kind) {
     case 'ok':
       return { type: 'delivered', failures: [] };
     case 'entryFail':
-      return {
-        type: 'delivered',
-        failures: [{ messageId: first, code: 'InvalidRequestException', message: 'x', retryable: false }],
-      };
+      return { type: 'delivered', failures: [final(ids[0]!)] };
     case 'entryRetry':
-      return {
-        type: 'delivered',
-        failures: [{ messageId: first, code: 'InternalFailureException', message: 'x', retryable: true }],
-      };
+      return { type: 'delivered', failures: [retryable(ids[0]!)] };
     case 'retry':
       return { type: 'failed', failure: { code: 'ThrottlingException', message: 'x', retryable: true } };
-    default:
+    case 'reject':
       return { type: 'failed', failure: { code: 'ResourceNotFoundException', message: 'x', retryable: false } };
+    case 'partial':
+      // envelope 1 acknowledged, envelope 2 failed retryably (and nothing after it was attempted)
+      return { type: 'delivered', failures: ids.slice(cut).map(retryable) };
+    case 'partialReject':
+      // envelope 1 acknowledged, envelope 2 refused for good, envelope 3 not attempted
+      return {
+        type: 'delivered',
+        failures: ids.slice(cut).map((id, i) => (i === 0 ? final(id) : retryable(id))),
+      };
+    case 'defer':
+      // a well-behaved sink defers only when allowed, and never the whole batch
+      return batch.mayDefer && cut > 0
+        ? { type: 'delivered', failures: [], deferred: ids.length - cut }
+        : { type: 'delivered', failures: [] };
   }
 }
 
 describe('engine invariants (model-based)', () => {
-  it('accepted = succeeded + failed + queued, per-channel order, bytes within budget, channels within max, evictions report their id, one status per message: at every step', () => {
+  it('accepted = succeeded + failed + queued + in flight at every step; one status per message; ids echoed exactly; limits, order, deferral and partial acknowledgement', () => {
     fc.assert(
-      fc.property(settings, fc.array(command, { maxLength: 120 }), (values, commands) => {
+      fc.property(settings, fc.array(command, { maxLength: 150 }), (values, commands) => {
         const cfg = config(values);
+        let generated = 0;
         const engine = new BatchingEngine({
           config: cfg,
+          newId: () => `gen${generated++}`,
           random: () => 0.5,
           retry: { initialIntervalMs: 10, maxIntervalMs: 100 },
         });
         let now = 0;
         let serial = 0;
-        const accepted = new Map<number, { channel: string; order: number }>(); // meta → accepted message
+        const offered = new Map<number, { channel: string; requestId: string | null | undefined }>(); // meta → offer
+        const accepted = new Set<number>();
         const settled = new Map<number, StatusReport>();
         const inFlight: Batch[] = [];
         const lastDelivered = new Map<string, number>(); // channel → last delivered acceptance order
         const lastFirstSent = new Map<string, number>(); // channel → last first-sent acceptance order
         const sent = new Set<number>();
-        // A per-entry retryable failure lets its batch-mates through first: delivery order is only
-        // checked on channels that never had one (first-send order is checked everywhere).
+        const messageIdOf = new Map<number, string>(); // a message keeps its messageId across attempts
+        // A per-entry retryable failure of a batch's first message lets its batch-mates through first:
+        // delivery order is only checked on channels that never had one (first-send order is checked everywhere).
         const entryRetried = new Set<string>();
+        // A deferred tail returns to its queue whatever the queue holds: it may exceed the count by < BatchSize.
+        const deferredOn = new Set<string>();
+
+        const checkIds = (meta: number, statusId: string | undefined, messageId: string) => {
+          const { requestId } = offered.get(meta)!;
+          expect(messageId.length).toBeGreaterThanOrEqual(1);
+          expect(messageId.length).toBeLessThanOrEqual(128);
+          if (requestId === null) expect(statusId).toBeUndefined();
+          else if (requestId === undefined) expect(statusId).toBe(messageId);
+          else {
+            expect(statusId).toBe(requestId); // the device's id, exactly
+            if (requestId.length >= 1 && requestId.length <= 128) expect(messageId).toBe(requestId);
+            else expect(messageId).not.toBe(requestId);
+          }
+          const known = messageIdOf.get(meta);
+          if (known !== undefined) expect(messageId).toBe(known);
+          messageIdOf.set(meta, messageId);
+        };
 
         const record = (statuses: readonly StatusReport[]) => {
           for (const s of statuses) {
@@ -101,17 +149,15 @@ describe('engine invariants (model-based)', () => {
             // exactly one status per message
             expect(settled.has(meta)).toBe(false);
             settled.set(meta, s);
-            if (s.status === 'fail' && s.reason === 'evicted') {
-              // a DROP_OLDEST eviction reports the evicted message (accepted earlier, not the incoming one)
-              expect(accepted.has(meta)).toBe(true);
-              expect(s.messageId).toBeTruthy();
-              if (s.id !== undefined) expect(s.id).toBe(s.messageId);
+            checkIds(meta, s.statusId, s.messageId);
+            if (s.status === 'fail' && (s.reason === 'evicted' || s.reason === 'expired' || s.reason === 'duplicate_id')) {
+              expect(accepted.has(meta)).toBe(true); // reports an accepted message, not the incoming one
             }
+            if (s.status === 'fail' && s.reason === 'expired') expect(s.error).toMatch(/NotConnectedError|ThrottlingException|NothingSent/);
             if (s.status === 'success' && !entryRetried.has(s.channel)) {
               // per-channel order is preserved for what is delivered
-              const order = accepted.get(meta)!.order;
-              expect(order).toBeGreaterThan(lastDelivered.get(s.channel) ?? -1);
-              lastDelivered.set(s.channel, order);
+              expect(meta).toBeGreaterThan(lastDelivered.get(s.channel) ?? -1);
+              lastDelivered.set(s.channel, meta);
             }
           }
         };
@@ -120,46 +166,45 @@ describe('engine invariants (model-based)', () => {
           const stats = engine.stats();
           const stillHeld = stats.queuedMessages + stats.inFlightMessages;
           expect(stats.accepted).toBe(accepted.size);
-          // accepted = succeeded + failed + still queued
+          // accepted = succeeded + failed + queued + in flight
           expect(stats.accepted).toBe(stats.succeeded + stats.failed + stillHeld);
           const settledAccepted = [...settled.keys()].filter((m) => accepted.has(m)).length;
           expect(settledAccepted + stillHeld).toBe(accepted.size);
-          // queued bytes never exceed the budget
+          expect(stats.inFlightMessages).toBe(inFlight.reduce((n, b) => n + b.messages.length, 0));
+          // held bytes never exceed the budget
           expect(stats.heldBytes).toBeLessThanOrEqual(cfg.memorySizeBytes);
           // no channel count above the maximum
           expect(stats.activeChannels).toBeLessThanOrEqual(cfg.maxActiveChannels);
-          for (const c of stats.channels)
-            expect(c.queuedMessages + c.inFlightMessages).toBeLessThanOrEqual(cfg.queueSizePerChannel);
+          for (const c of stats.channels) {
+            const slack = deferredOn.has(c.channel) ? cfg.batchSizePerChannel - 1 : 0;
+            expect(c.queuedMessages).toBeLessThanOrEqual(cfg.queueSizePerChannel + slack);
+          }
         };
 
         for (const c of commands) {
           if (c.kind === 'offer') {
             const meta = serial++;
             const channel = `ch${c.channel}`;
-            const result = engine.offer(
-              {
-                channel,
-                payload: new Uint8Array(c.size),
-                id: c.id === undefined ? undefined : `id${c.id}`,
-                correlate: c.correlate,
-                meta,
-              },
-              now,
-            );
-            if (result.accepted) accepted.set(meta, { channel, order: meta });
+            const requestId =
+              c.id === 'none' ? undefined : c.id === 'binary' ? null : c.id === 'empty' ? '' : c.id === 'long' ? LONG_ID : `id${c.id}`;
+            offered.set(meta, { channel, requestId });
+            const result = engine.offer({ channel, payload: new Uint8Array(c.size), requestId, meta }, now);
+            if (result.accepted) accepted.add(meta);
             record(result.statuses);
             if (!result.accepted) expect(result.statuses.map((s) => s.meta)).toEqual([meta]);
           } else if (c.kind === 'tick') {
             now += c.advanceMs;
-            const { batches, statuses } = engine.tick(now);
+            const { batches, statuses } = engine.tick(now, c.force);
             record(statuses);
             for (const b of batches) {
-              expect(new Set(b.messages.map((m) => m.id)).size).toBe(b.messages.length); // ids unique per batch
+              expect(new Set(b.messages.map((m) => m.messageId)).size).toBe(b.messages.length); // unique per batch
               expect(b.messages.length).toBeLessThanOrEqual(cfg.batchSizePerChannel);
               expect(inFlight.some((f) => f.channel === b.channel)).toBe(false); // one in flight per channel
+              if (c.force) expect(b.mayDefer).toBe(false); // never deferred at flush
               for (const m of b.messages) {
-                // per-channel order is preserved for what is sent: first sends follow acceptance order
                 const meta = m.meta as number;
+                checkIds(meta, m.statusId, m.messageId);
+                // per-channel order is preserved for what is sent: first sends follow acceptance order
                 if (sent.has(meta)) continue;
                 sent.add(meta);
                 expect(meta).toBeGreaterThan(lastFirstSent.get(b.channel) ?? -1);
@@ -170,8 +215,12 @@ describe('engine invariants (model-based)', () => {
           } else if (c.kind === 'settle') {
             if (inFlight.length === 0) continue;
             const [batch] = inFlight.splice(c.which % inFlight.length, 1);
+            const outcome = outcomeFor(batch!, c.outcome, c.split);
             if (c.outcome === 'entryRetry' && batch!.messages.length > 1) entryRetried.add(batch!.channel);
-            record(engine.complete(batch!, outcomeFor(batch!, c.outcome), now));
+            if (outcome.type === 'delivered' && (outcome.deferred ?? 0) > 0) deferredOn.add(batch!.channel);
+            const before = engine.stats().deferred;
+            record(engine.complete(batch!, outcome, now));
+            if (outcome.type === 'delivered') expect(engine.stats().deferred - before).toBe(outcome.deferred ?? 0);
           } else {
             record(engine.failAll('shutdown', 'ShutdownException', 'stop'));
           }
@@ -188,7 +237,7 @@ describe('engine invariants (model-based)', () => {
           check();
         }
         expect(engine.idle).toBe(true);
-        for (const meta of accepted.keys()) expect(settled.has(meta)).toBe(true);
+        for (const meta of accepted) expect(settled.has(meta)).toBe(true);
         expect(settled.size).toBe(serial);
       }),
       { numRuns: 1000 },

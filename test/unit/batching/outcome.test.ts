@@ -12,24 +12,24 @@ const throttled: BatchOutcome = {
 describe('outcomes', () => {
   it('every message of a delivered batch gets a success status with its id', () => {
     const e = engine();
-    e.offer({ channel: 'a', payload: bytes('1'), id: 'req123' }, 0);
+    e.offer({ channel: 'a', payload: bytes('1'), requestId: 'req123' }, 0);
     const statuses = e.complete(e.tick(0).batches[0]!, DELIVERED, 1);
-    expect(statuses).toEqual([{ status: 'success', id: 'req123', messageId: 'req123', channel: 'a', meta: undefined }]);
+    expect(statuses).toEqual([{ status: 'success', statusId: 'req123', messageId: 'req123', channel: 'a', meta: undefined }]);
     expect(e.stats().succeeded).toBe(1);
   });
 
   it('binary and default-topic messages (correlate=false) get statuses without an id', () => {
     const e = engine();
-    e.offer({ channel: 'a', payload: bytes('raw'), correlate: false }, 0);
+    e.offer({ channel: 'a', payload: bytes('raw'), requestId: null }, 0);
     const [status] = e.complete(e.tick(0).batches[0]!, DELIVERED, 1);
-    expect(status!.id).toBeUndefined();
+    expect(status!.statusId).toBeUndefined();
     expect(status!.messageId).toBe('gen-0');
   });
 
   it('a per-entry failure fails only that entry', () => {
     const e = engine();
-    e.offer({ channel: 'a', payload: bytes('1'), id: 'ok' }, 0);
-    e.offer({ channel: 'a', payload: bytes('2'), id: 'bad' }, 0);
+    e.offer({ channel: 'a', payload: bytes('1'), requestId: 'ok' }, 0);
+    e.offer({ channel: 'a', payload: bytes('2'), requestId: 'bad' }, 0);
     const statuses = e.complete(
       e.tick(0).batches[0]!,
       {
@@ -38,7 +38,7 @@ describe('outcomes', () => {
       },
       1,
     );
-    expect(statuses.map((s) => [s.id, s.status])).toEqual([
+    expect(statuses.map((s) => [s.statusId, s.status])).toEqual([
       ['ok', 'success'],
       ['bad', 'fail'],
     ]);
@@ -48,7 +48,7 @@ describe('outcomes', () => {
 
   it('a non-retryable batch failure fails every message with the service error', () => {
     const e = engine();
-    e.offer({ channel: 'a', payload: bytes('1'), id: 'req123' }, 0);
+    e.offer({ channel: 'a', payload: bytes('1'), requestId: 'req123' }, 0);
     const statuses = e.complete(
       e.tick(0).batches[0]!,
       {
@@ -64,7 +64,7 @@ describe('outcomes', () => {
     expect(statuses).toEqual([
       {
         status: 'fail',
-        id: 'req123',
+        statusId: 'req123',
         messageId: 'req123',
         channel: 'a',
         error: 'ResourceNotFoundException',
@@ -77,20 +77,20 @@ describe('outcomes', () => {
 
   it('retryable failures go back to the front of their queue, in order, and produce no status yet', () => {
     const e = engine({ IotAnalyticsBatchSizePerChannel: '2', PublishInterval: '0' });
-    for (const id of ['m1', 'm2', 'm3']) e.offer({ channel: 'a', payload: bytes(id), id }, 0);
+    for (const id of ['m1', 'm2', 'm3']) e.offer({ channel: 'a', payload: bytes(id), requestId: id }, 0);
     const statuses = e.complete(e.tick(0).batches[0]!, throttled, 10);
     expect(statuses).toEqual([]);
     expect(e.stats().retried).toBe(2);
     const retryAt = e.nextWakeAt(10)!;
     expect(retryAt).toBeGreaterThan(10);
     expect(e.tick(retryAt - 1).batches).toHaveLength(0);
-    expect(e.tick(retryAt).batches[0]!.messages.map((m) => m.id)).toEqual(['m1', 'm2']);
+    expect(e.tick(retryAt).batches[0]!.messages.map((m) => m.messageId)).toEqual(['m1', 'm2']);
   });
 
   it('a retryable per-entry failure requeues only that entry', () => {
     const e = engine({ PublishInterval: '0' });
-    e.offer({ channel: 'a', payload: bytes('1'), id: 'ok' }, 0);
-    e.offer({ channel: 'a', payload: bytes('2'), id: 'again' }, 0);
+    e.offer({ channel: 'a', payload: bytes('1'), requestId: 'ok' }, 0);
+    e.offer({ channel: 'a', payload: bytes('2'), requestId: 'again' }, 0);
     const statuses = e.complete(
       e.tick(0).batches[0]!,
       {
@@ -99,7 +99,7 @@ describe('outcomes', () => {
       },
       1,
     );
-    expect(statuses.map((s) => s.id)).toEqual(['ok']);
+    expect(statuses.map((s) => s.statusId)).toEqual(['ok']);
     expect(e.stats().queuedMessages).toBe(1);
   });
 
@@ -143,8 +143,8 @@ describe('outcomes', () => {
 
   it('failAll fails everything queued (shutdown) but leaves batches in flight to settle', () => {
     const e = engine({ IotAnalyticsBatchSizePerChannel: '1' });
-    e.offer({ channel: 'a', payload: bytes('1'), id: 'flying' }, 0);
-    e.offer({ channel: 'a', payload: bytes('2'), id: 'queued' }, 0);
+    e.offer({ channel: 'a', payload: bytes('1'), requestId: 'flying' }, 0);
+    e.offer({ channel: 'a', payload: bytes('2'), requestId: 'queued' }, 0);
     const [batch] = e.tick(0).batches;
     expect(fails(e.failAll('shutdown', 'ShutdownException', 'stopping'))).toEqual([
       { id: 'queued', error: 'ShutdownException' },
@@ -160,4 +160,68 @@ describe('outcomes', () => {
     e.complete(batch!, DELIVERED, 1);
     expect(() => e.complete(batch!, DELIVERED, 1)).toThrow(/not in flight/);
   });
+
+  it('a deferred tail goes back to the front of its queue: no failure, no backoff, no status, sent first next time', () => {
+    const e = engine({ IotAnalyticsBatchSizePerChannel: '3', PublishInterval: '0' });
+    for (const id of ['m1', 'm2', 'm3', 'm4', 'm5']) e.offer({ channel: 'a', payload: bytes(id), requestId: id }, 0);
+    const [batch] = e.tick(0).batches;
+    expect(batch!.mayDefer).toBe(true);
+    const statuses = e.complete(batch!, { type: 'delivered', failures: [], deferred: 2 }, 5);
+    expect(statuses.map((s) => [s.statusId, s.status])).toEqual([['m1', 'success']]);
+    expect(e.stats()).toMatchObject({ deferred: 2, retried: 0, failed: 0, queuedMessages: 4 });
+    expect(e.stats().channels[0]!.consecutiveFailures).toBe(0);
+    expect(e.nextWakeAt(5)).toBeLessThanOrEqual(5); // due now: no backoff
+    expect(e.tick(5).batches[0]!.messages.map((m) => m.messageId)).toEqual(['m2', 'm3', 'm4']);
+  });
+
+  it('a batch may defer only when more of its channel is queued behind it and the engine is not flushing', () => {
+    const e = engine({ IotAnalyticsBatchSizePerChannel: '2', PublishInterval: '0' });
+    for (const id of ['m1', 'm2', 'm3']) e.offer({ channel: 'a', payload: bytes(id), requestId: id }, 0);
+    const first = e.tick(0).batches[0]!;
+    expect(first.mayDefer).toBe(true);
+    e.complete(first, DELIVERED, 0);
+    expect(e.tick(0).batches[0]!.mayDefer).toBe(false); // nothing behind it
+    const f = engine({ IotAnalyticsBatchSizePerChannel: '1' });
+    for (const id of ['m1', 'm2']) f.offer({ channel: 'a', payload: bytes(id), requestId: id }, 0);
+    expect(f.tick(0, true).batches[0]!.mayDefer).toBe(false); // flush: never deferred
+  });
+
+  it('a deferred tail is never dropped, even when its queue filled up while it was in flight', () => {
+    const e = engine({ IotAnalyticsBatchSizePerChannel: '2', IotAnalyticsQueueSizePerChannel: '3', PublishInterval: '0' });
+    for (const id of ['m1', 'm2', 'm3']) e.offer({ channel: 'a', payload: bytes(id), requestId: id }, 0);
+    const [batch] = e.tick(0).batches; // m1, m2; m3 behind it
+    for (const id of ['m4', 'm5']) e.offer({ channel: 'a', payload: bytes(id), requestId: id }, 0); // the queue is full
+    expect(e.complete(batch!, { type: 'delivered', failures: [], deferred: 1 }, 0)).toHaveLength(1);
+    expect(e.stats().queuedMessages).toBe(4);
+    expect(e.tick(0).batches[0]!.messages.map((m) => m.messageId)).toEqual(['m2', 'm3']);
+  });
+
+  it('partial acknowledgement: envelope 1 acknowledged, envelope 2 failed: the first succeed, the rest retry in order after a backoff', () => {
+    const e = engine({ IotAnalyticsBatchSizePerChannel: '4', PublishInterval: '0' });
+    for (const id of ['m1', 'm2', 'm3', 'm4']) e.offer({ channel: 'a', payload: bytes(id), requestId: id }, 0);
+    const [batch] = e.tick(0).batches;
+    const down = { code: 'NotConnectedError', message: 'the hub connection dropped', retryable: true };
+    const statuses = e.complete(
+      batch!,
+      { type: 'delivered', failures: [{ messageId: 'm3', ...down }, { messageId: 'm4', ...down }] },
+      10,
+    );
+    expect(statuses.map((s) => [s.statusId, s.status])).toEqual([
+      ['m1', 'success'],
+      ['m2', 'success'],
+    ]);
+    expect(e.stats()).toMatchObject({ retried: 2, queuedMessages: 2, succeeded: 2 });
+    const retryAt = e.nextWakeAt(10)!;
+    expect(retryAt).toBeGreaterThan(10);
+    expect(e.tick(retryAt).batches[0]!.messages.map((m) => m.messageId)).toEqual(['m3', 'm4']);
+  });
+
+  it('a sink that defers a whole batch backs the channel off instead of spinning', () => {
+    const e = engine({ IotAnalyticsBatchSizePerChannel: '1', PublishInterval: '0' });
+    for (const id of ['m1', 'm2']) e.offer({ channel: 'a', payload: bytes(id), requestId: id }, 0);
+    e.complete(e.tick(0).batches[0]!, { type: 'delivered', failures: [], deferred: 1 }, 0);
+    expect(e.stats().queuedMessages).toBe(2);
+    expect(e.nextWakeAt(0)).toBeGreaterThan(0);
+  });
 });
+

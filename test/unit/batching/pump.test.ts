@@ -70,7 +70,7 @@ describe('pump', () => {
       () => ok,
     );
     pump.start();
-    for (let i = 0; i < 5; i++) pump.offer({ channel: 'a', payload: bytes(`${i}`), id: `m${i}` });
+    for (let i = 0; i < 5; i++) pump.offer({ channel: 'a', payload: bytes(`${i}`), requestId: `m${i}` });
     await time.advance(0);
     expect(sink.batches.map((b) => b.messages.length)).toEqual([2]);
     await time.advance(999);
@@ -78,15 +78,15 @@ describe('pump', () => {
     await time.advance(1);
     expect(sink.batches).toHaveLength(2);
     await time.advance(1000);
-    expect(statuses.map((s) => s.id)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    expect(statuses.map((s) => s.statusId)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
     await pump.stop();
   });
 
   it('refusals are reported at once through onStatus', () => {
     const { statuses, pump } = setup({ IotAnalyticsQueueSizePerChannel: '1' }, () => ok);
-    pump.offer({ channel: 'a', payload: bytes('1'), id: 'kept' });
-    pump.offer({ channel: 'a', payload: bytes('2'), id: 'refused' });
-    expect(statuses.map((s) => [s.id, s.status])).toEqual([['refused', 'fail']]);
+    pump.offer({ channel: 'a', payload: bytes('1'), requestId: 'kept' });
+    pump.offer({ channel: 'a', payload: bytes('2'), requestId: 'refused' });
+    expect(statuses.map((s) => [s.statusId, s.status])).toEqual([['refused', 'fail']]);
   });
 
   it('a sink that throws is a retryable failure: nothing is lost, the batch is retried', async () => {
@@ -95,7 +95,7 @@ describe('pump', () => {
       return ok;
     });
     pump.start();
-    pump.offer({ channel: 'a', payload: bytes('1'), id: 'x' });
+    pump.offer({ channel: 'a', payload: bytes('1'), requestId: 'x' });
     await time.advance(0);
     expect(statuses).toHaveLength(0);
     await time.advance(1000);
@@ -111,7 +111,7 @@ describe('pump', () => {
       pump,
       engine: e,
     } = setup({ PublishInterval: '3600', IotAnalyticsBatchSizePerChannel: '1' }, () => ok);
-    for (let i = 0; i < 3; i++) pump.offer({ channel: 'a', payload: bytes('x'), id: `m${i}` });
+    for (let i = 0; i < 3; i++) pump.offer({ channel: 'a', payload: bytes('x'), requestId: `m${i}` });
     const flushed = pump.flush(time.now() + 10_000);
     await time.advance(0);
     await flushed;
@@ -129,7 +129,7 @@ describe('pump', () => {
       type: 'failed',
       failure: { code: 'ThrottlingException', message: 'slow down', retryable: true },
     }));
-    pump.offer({ channel: 'a', payload: bytes('x'), id: 'm' });
+    pump.offer({ channel: 'a', payload: bytes('x'), requestId: 'm' });
     const flushed = pump.flush(time.now() + 5000);
     await time.advance(6000);
     await flushed;
@@ -144,11 +144,53 @@ describe('pump', () => {
       () => new Promise<BatchOutcome>((r) => (release = r)),
     );
     pump.start();
-    pump.offer({ channel: 'a', payload: bytes('x'), id: 'm' });
+    pump.offer({ channel: 'a', payload: bytes('x'), requestId: 'm' });
     await time.advance(0);
     const stopped = pump.stop();
     release(ok);
     await stopped;
     expect(statuses.map((s) => s.status)).toEqual(['success']);
   });
+
+  it('waitForRoom (backpressure) resolves once a settled batch frees room, instead of the offer being dropped', async () => {
+    let release: (o: BatchOutcome) => void = () => undefined;
+    const { time, statuses, pump, engine: e } = setup(
+      { PublishInterval: '0', IotAnalyticsQueueSizePerChannel: '1', IotAnalyticsBatchSizePerChannel: '1' },
+      () => new Promise<BatchOutcome>((r) => (release = r)),
+    );
+    pump.start();
+    pump.offer({ channel: 'a', payload: bytes('1'), requestId: 'm1' });
+    await time.advance(0); // m1 in flight
+    pump.offer({ channel: 'a', payload: bytes('2'), requestId: 'm2' }); // queued: the queue is full
+    expect(e.hasRoom('a', 1)).toBe(false);
+    let room: boolean | undefined;
+    void pump.waitForRoom('a', 1, time.now() + 10_000).then((r) => (room = r));
+    await time.advance(0);
+    expect(room).toBeUndefined();
+    release(ok); // m1 settles, m2 goes out: the queue has room again
+    await time.advance(0);
+    expect(room).toBe(true);
+    expect(statuses.map((s) => s.statusId)).toEqual(['m1']);
+    release(ok); // m2
+    await pump.stop();
+    expect(statuses.map((s) => s.statusId)).toEqual(['m1', 'm2']);
+  });
+
+  it('waitForRoom gives up at the deadline, and at once when waiting cannot help', async () => {
+    const { time, pump } = setup({ PublishInterval: '0', IotAnalyticsQueueSizePerChannel: '1', MemorySize: '1' }, () => ({
+      type: 'failed',
+      failure: { code: 'ThrottlingException', message: 'slow down', retryable: true },
+    }));
+    pump.start();
+    pump.offer({ channel: 'a', payload: bytes('1') });
+    await time.advance(0);
+    pump.offer({ channel: 'a', payload: bytes('2') });
+    const waited = pump.waitForRoom('a', 1, time.now() + 500);
+    await time.advance(600);
+    expect(await waited).toBe(false);
+    expect(await pump.waitForRoom('a', 2048, time.now() + 500)).toBe(false); // over MemorySize: never fits
+    expect(await pump.waitForRoom('bad/channel', 1, time.now() + 500)).toBe(false);
+    await pump.stop();
+  });
 });
+

@@ -28,39 +28,42 @@ describe('channel queues', () => {
 
   it('DROP_NEWEST: a full queue refuses the incoming message with a fail status', () => {
     const e = engine({ IotAnalyticsQueueSizePerChannel: '2' });
-    e.offer({ channel: 'a', payload: bytes('1'), id: 'r1' }, 0);
-    e.offer({ channel: 'a', payload: bytes('2'), id: 'r2' }, 0);
-    const result = e.offer({ channel: 'a', payload: bytes('3'), id: 'r3' }, 0);
+    e.offer({ channel: 'a', payload: bytes('1'), requestId: 'r1' }, 0);
+    e.offer({ channel: 'a', payload: bytes('2'), requestId: 'r2' }, 0);
+    const result = e.offer({ channel: 'a', payload: bytes('3'), requestId: 'r3' }, 0);
     expect(result.accepted).toBe(false);
     expect(fails(result.statuses)).toEqual([{ id: 'r3', error: 'QueueFullException' }]);
     expect(e.stats().dropped.queue_full).toBe(1);
-    expect(e.tick(0).batches[0]!.messages.map((m) => m.id)).toEqual(['r1', 'r2']);
+    expect(e.tick(0).batches[0]!.messages.map((m) => m.messageId)).toEqual(['r1', 'r2']);
   });
 
   it('DROP_OLDEST evicts the oldest and reports fail for it', () => {
     const e = engine({ IotAnalyticsQueueSizePerChannel: '2', IotAnalyticsQueueDropBehavior: 'DROP_OLDEST' });
-    e.offer({ channel: 'a', payload: bytes('1'), id: 'r1' }, 0);
-    e.offer({ channel: 'a', payload: bytes('2'), id: 'r2' }, 0);
-    const result = e.offer({ channel: 'a', payload: bytes('3'), id: 'r3' }, 0);
+    e.offer({ channel: 'a', payload: bytes('1'), requestId: 'r1' }, 0);
+    e.offer({ channel: 'a', payload: bytes('2'), requestId: 'r2' }, 0);
+    const result = e.offer({ channel: 'a', payload: bytes('3'), requestId: 'r3' }, 0);
     expect(result.accepted).toBe(true);
     expect(fails(result.statuses)).toEqual([{ id: 'r1', error: 'MessageEvictedException' }]);
     expect(e.stats().dropped.evicted).toBe(1);
-    expect(e.tick(0).batches[0]!.messages.map((m) => m.id)).toEqual(['r2', 'r3']);
+    expect(e.tick(0).batches[0]!.messages.map((m) => m.messageId)).toEqual(['r2', 'r3']);
   });
 
-  it('DROP_OLDEST never evicts a message in flight: with everything in flight the newest is refused', () => {
-    const e = engine({ IotAnalyticsQueueSizePerChannel: '2', IotAnalyticsQueueDropBehavior: 'DROP_OLDEST' });
-    e.offer({ channel: 'a', payload: bytes('1'), id: 'r1' }, 0);
-    e.offer({ channel: 'a', payload: bytes('2'), id: 'r2' }, 0);
-    e.tick(0);
-    const result = e.offer({ channel: 'a', payload: bytes('3'), id: 'r3' }, 0);
-    expect(fails(result.statuses)).toEqual([{ id: 'r3', error: 'QueueFullException' }]);
+  it('messages in flight have left the queue: a batch in flight leaves room for IotAnalyticsQueueSizePerChannel more', () => {
+    for (const behavior of ['DROP_NEWEST', 'DROP_OLDEST']) {
+      const e = engine({ IotAnalyticsQueueSizePerChannel: '2', IotAnalyticsQueueDropBehavior: behavior });
+      e.offer({ channel: 'a', payload: bytes('1'), requestId: 'r1' }, 0);
+      e.offer({ channel: 'a', payload: bytes('2'), requestId: 'r2' }, 0);
+      e.tick(0);
+      expect(e.offer({ channel: 'a', payload: bytes('3'), requestId: 'r3' }, 0)).toEqual({ accepted: true, statuses: [] });
+      expect(e.offer({ channel: 'a', payload: bytes('4'), requestId: 'r4' }, 0)).toEqual({ accepted: true, statuses: [] });
+      expect(e.stats().channels[0]).toMatchObject({ queuedMessages: 2, inFlightMessages: 2 });
+    }
   });
 
   it('the MemorySize budget bounds queued bytes across all channels (DROP_NEWEST refuses)', () => {
     const e = engine({ MemorySize: '1' }); // 1024 bytes
-    expect(e.offer({ channel: 'a', payload: new Uint8Array(600), id: 'a1' }, 0).accepted).toBe(true);
-    const result = e.offer({ channel: 'b', payload: new Uint8Array(600), id: 'b1' }, 0);
+    expect(e.offer({ channel: 'a', payload: new Uint8Array(600), requestId: 'a1' }, 0).accepted).toBe(true);
+    const result = e.offer({ channel: 'b', payload: new Uint8Array(600), requestId: 'b1' }, 0);
     expect(fails(result.statuses)).toEqual([{ id: 'b1', error: 'MemoryLimitExceededException' }]);
     expect(e.stats().dropped.memory_full).toBe(1);
     expect(e.stats().activeChannels).toBe(1); // the refused channel got no queue
@@ -69,9 +72,9 @@ describe('channel queues', () => {
 
   it('DROP_OLDEST frees memory by evicting the oldest of the same channel', () => {
     const e = engine({ MemorySize: '1', IotAnalyticsQueueDropBehavior: 'DROP_OLDEST' });
-    e.offer({ channel: 'a', payload: new Uint8Array(400), id: 'a1' }, 0);
-    e.offer({ channel: 'a', payload: new Uint8Array(400), id: 'a2' }, 0);
-    const result = e.offer({ channel: 'a', payload: new Uint8Array(500), id: 'a3' }, 0);
+    e.offer({ channel: 'a', payload: new Uint8Array(400), requestId: 'a1' }, 0);
+    e.offer({ channel: 'a', payload: new Uint8Array(400), requestId: 'a2' }, 0);
+    const result = e.offer({ channel: 'a', payload: new Uint8Array(500), requestId: 'a3' }, 0);
     expect(result.accepted).toBe(true);
     expect(fails(result.statuses)).toEqual([{ id: 'a1', error: 'MessageEvictedException' }]);
     expect(e.stats().heldBytes).toBe(900);
@@ -79,9 +82,9 @@ describe('channel queues', () => {
 
   it('DROP_OLDEST refuses without evicting when even an empty channel queue could not make room', () => {
     const e = engine({ MemorySize: '1', IotAnalyticsQueueDropBehavior: 'DROP_OLDEST' });
-    e.offer({ channel: 'a', payload: new Uint8Array(800), id: 'a1' }, 0);
-    e.offer({ channel: 'b', payload: new Uint8Array(100), id: 'b1' }, 0);
-    const result = e.offer({ channel: 'b', payload: new Uint8Array(500), id: 'b2' }, 0);
+    e.offer({ channel: 'a', payload: new Uint8Array(800), requestId: 'a1' }, 0);
+    e.offer({ channel: 'b', payload: new Uint8Array(100), requestId: 'b1' }, 0);
+    const result = e.offer({ channel: 'b', payload: new Uint8Array(500), requestId: 'b2' }, 0);
     expect(fails(result.statuses)).toEqual([{ id: 'b2', error: 'MemoryLimitExceededException' }]);
     expect(e.stats().channels.map((c) => c.queuedMessages)).toEqual([1, 1]);
   });
@@ -90,7 +93,7 @@ describe('channel queues', () => {
     const e = engine({ IotAnalyticsMaxActiveChannels: '2' });
     e.offer({ channel: 'a', payload: bytes('1') }, 0);
     e.offer({ channel: 'b', payload: bytes('1') }, 0);
-    const result = e.offer({ channel: 'c', payload: bytes('1'), id: 'c1' }, 0);
+    const result = e.offer({ channel: 'c', payload: bytes('1'), requestId: 'c1' }, 0);
     expect(fails(result.statuses)).toEqual([{ id: 'c1', error: 'TooManyChannelsException' }]);
     expect(e.offer({ channel: 'a', payload: bytes('2') }, 0).accepted).toBe(true); // existing channels still take messages
     expect(e.stats().dropped.too_many_channels).toBe(1);
@@ -106,7 +109,7 @@ describe('channel queues', () => {
   it('a message over 128 KB is refused with MessageTooLargeException', () => {
     const e = engine({ MemorySize: '1024' });
     expect(e.offer({ channel: 'a', payload: new Uint8Array(128 * 1024) }, 0).accepted).toBe(true);
-    const result = e.offer({ channel: 'a', payload: new Uint8Array(128 * 1024 + 1), id: 'big' }, 0);
+    const result = e.offer({ channel: 'a', payload: new Uint8Array(128 * 1024 + 1), requestId: 'big' }, 0);
     expect(fails(result.statuses)).toEqual([{ id: 'big', error: 'MessageTooLargeException' }]);
     expect(e.stats().dropped.too_large).toBe(1);
   });
@@ -114,25 +117,20 @@ describe('channel queues', () => {
   it('an invalid channel name is refused with InvalidRequestException', () => {
     const e = engine();
     for (const channel of ['', '__x', 'a/b', 'x'.repeat(129)]) {
-      const result = e.offer({ channel, payload: bytes('1'), id: 'r' }, 0);
+      const result = e.offer({ channel, payload: bytes('1'), requestId: 'r' }, 0);
       expect(fails(result.statuses)).toEqual([{ id: 'r', error: 'InvalidRequestException' }]);
     }
     expect(e.stats().dropped.invalid).toBe(4);
   });
 
-  it('an id longer than 128 characters is refused (BatchPutMessage message id limit)', () => {
-    const e = engine();
-    const result = e.offer({ channel: 'a', payload: bytes('1'), id: 'x'.repeat(129) }, 0);
-    expect(result.accepted).toBe(false);
-    expect(fails(result.statuses)[0]!.error).toBe('InvalidRequestException');
-  });
-
-  it('a missing id is generated; an empty id counts as missing', () => {
+  it('a missing id is generated and is also the status id', () => {
     const e = engine();
     e.offer({ channel: 'a', payload: bytes('1') }, 0);
-    e.offer({ channel: 'a', payload: bytes('1'), id: '' }, 0);
-    e.offer({ channel: 'a', payload: bytes('1'), id: 'given' }, 0);
-    expect(e.tick(0).batches[0]!.messages.map((m) => m.id)).toEqual(['gen-0', 'gen-1', 'given']);
+    e.offer({ channel: 'a', payload: bytes('1'), requestId: 'given' }, 0);
+    expect(e.tick(0).batches[0]!.messages.map((m) => [m.messageId, m.statusId])).toEqual([
+      ['gen-0', 'gen-0'],
+      ['given', 'given'],
+    ]);
   });
 
   it('the default id generator gives unique URL-safe ids', () => {
@@ -141,7 +139,7 @@ describe('channel queues', () => {
     const ids = new Set<string>();
     while (!e.idle) {
       for (const batch of e.tick(0, true).batches) {
-        for (const m of batch.messages) ids.add(m.id);
+        for (const m of batch.messages) ids.add(m.messageId);
         e.complete(batch, DELIVERED, 0);
       }
     }

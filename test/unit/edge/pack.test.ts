@@ -3,10 +3,10 @@ import type { QueuedMessage } from '../../../batching/types.js';
 import { BILLING_UNIT_BYTES, messageFragment, packBatch, propertiesBytes } from '../../../edge-module/sinks/iothub/pack.js';
 
 const msg = (id: string, payload: string | Buffer, correlate = true): QueuedMessage => ({
-  id,
+  messageId: id,
+  statusId: correlate ? id : undefined,
   channel: 'ch',
   payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
-  correlate,
   acceptedAt: 1700000000000,
   meta: {},
 });
@@ -34,7 +34,7 @@ describe('batch envelope (contracts §4)', () => {
     const messages = Array.from({ length: 100 }, (_, i) => msg(`m${i}`, `{"v":"${'x'.repeat(900)}","i":${i}}`));
     const { envelopes, deferred } = packBatch('ch', messages, { targetBytes: 8192, maxBytes: 262144, deferTail: false });
     expect(deferred).toEqual([]);
-    expect(envelopes.flatMap((e) => e.messageIds)).toEqual(messages.map((m) => m.id));
+    expect(envelopes.flatMap((e) => e.messageIds)).toEqual(messages.map((m) => m.messageId));
     for (const e of envelopes) expect(e.sizeBytes).toBeLessThanOrEqual(8192);
     const huge = msg('h', Buffer.alloc(131072, 7));
     const one = packBatch('ch', [huge], { targetBytes: 4096, maxBytes: 262144, deferTail: false });
@@ -49,7 +49,7 @@ describe('batch envelope (contracts §4)', () => {
     expect(packed.deferred.length).toBeGreaterThan(0);
     const sent = packed.envelopes[0]!;
     expect(sent.units).toBe(Math.floor(full.envelopes[0]!.sizeBytes / BILLING_UNIT_BYTES));
-    expect([...sent.messageIds, ...packed.deferred.map((m) => m.id)]).toEqual(messages.map((m) => m.id));
+    expect([...sent.messageIds, ...packed.deferred.map((m) => m.messageId)]).toEqual(messages.map((m) => m.messageId));
   });
 
   it('deferTail never holds back a batch smaller than one unit', () => {

@@ -48,7 +48,7 @@ describe('analytics forwarder', () => {
       ['odd', 25],
     ]);
     const first = sink.batches.find((b) => b.channel === 'even')!;
-    expect(first.messages[0]?.id).toBe('0-0-0');
+    expect(first.messages[0]?.messageId).toBe('0-0-0');
     expect(Buffer.from(first.messages[0]!.payload).toString()).toBe('{"i":0}');
   });
 
@@ -57,11 +57,11 @@ describe('analytics forwarder', () => {
       type: 'delivered',
       failures: [
         ...(call === 1
-          ? [{ messageId: batch.messages[1]!.id, code: 'ThrottlingException', message: 'slow down', retryable: true }]
+          ? [{ messageId: batch.messages[1]!.messageId, code: 'ThrottlingException', message: 'slow down', retryable: true }]
           : []),
         ...batch.messages
-          .filter((m) => m.id === '0-2-0')
-          .map((m) => ({ messageId: m.id, code: 'InvalidRequestException', message: 'bad', retryable: false })),
+          .filter((m) => m.messageId === '0-2-0')
+          .map((m) => ({ messageId: m.messageId, code: 'InvalidRequestException', message: 'bad', retryable: false })),
       ],
     }));
     const result = await forwardReadings([reading(0, 'c'), reading(1, 'c'), reading(2, 'c')], {
@@ -122,6 +122,17 @@ describe('analytics forwarder', () => {
     });
     expect(result).toMatchObject({ forwarded: 30, undelivered: [] });
     expect(sink.batches.every((b) => b.messages.length <= 4)).toBe(true);
+  });
+
+  it('more readings than MemorySize holds wait for room (backpressure), none is dropped', async () => {
+    const sink = recordingSink(() => ({ type: 'delivered', failures: [] }));
+    const readings = Array.from({ length: 40 }, (_, i) => reading(i, i % 2 ? 'a' : 'b', JSON.stringify({ i, pad: 'p'.repeat(200) })));
+    const result = await forwardReadings(readings, {
+      config: config({ MemorySize: '1', IotAnalyticsBatchSizePerChannel: '2' }),
+      sink,
+      deadlineMs: Date.now() + 10_000,
+    });
+    expect(result).toMatchObject({ forwarded: 40, undelivered: [] });
   });
 
   it('an over-size reading (128 KB) is undelivered with the engine error, the others go', async () => {
