@@ -6,7 +6,7 @@
  * Retryable (PROTOCOLS.md §3.3–3.4): HTTP 429 and 5xx, throttling codes (the SDK's list, including
  * LimitExceededException), timeouts, and network errors; also any error that never got an HTTP answer
  * unless it is a modelled service exception, because losing data is worse than one more try. Everything
- * else (ResourceNotFoundException, InvalidRequestException) is final. The SDK has already retried
+ * else (ResourceNotFoundException, InvalidRequestException, bad or missing credentials) is final. The SDK has already retried
  * retryable errors up to its own maxAttempts before the engine sees them.
  */
 import type { BatchOutcome, EntryFailure } from './types.js';
@@ -24,6 +24,20 @@ const RETRYABLE_CODES = new Set([
   'RequestTimeout',
   'RequestTimeoutException',
   'TimeoutError',
+]);
+/**
+ * Errors no retry can fix, even without an HTTP answer: missing or refused credentials. The SDK throws
+ * CredentialsProviderError before any request when it finds none; retrying it would go on forever.
+ */
+const FINAL_CODES = new Set([
+  'CredentialsProviderError',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'AccessDeniedException',
+  'ExpiredTokenException',
+  'InvalidClientTokenId',
+  'MissingAuthenticationToken',
+  'ResourceNotFoundException',
 ]);
 const NETWORK_CODES = new Set([
   'ECONNRESET',
@@ -50,6 +64,7 @@ export function isRetryableBatchPutError(error: unknown): boolean {
   if (typeof error === 'string') return RETRYABLE_CODES.has(error);
   const e = error as AwsErrorLike | null | undefined;
   if (!e) return true;
+  if ((e.name && FINAL_CODES.has(e.name)) || (e.code && FINAL_CODES.has(e.code))) return false;
   const status = e.$metadata?.httpStatusCode;
   if (status === 429 || (status !== undefined && status >= 500)) return true;
   if (e.$retryable) return true;
