@@ -113,7 +113,7 @@ describe('engine invariants (model-based)', () => {
         });
         let now = 0;
         let serial = 0;
-        const offered = new Map<number, { channel: string; requestId: string | null | undefined }>(); // meta → offer
+        const offered = new Map<number, { channel: string; requestId: string | null | undefined; size: number }>(); // meta → offer
         const accepted = new Set<number>();
         const settled = new Map<number, StatusReport>();
         const inFlight: Batch[] = [];
@@ -171,7 +171,10 @@ describe('engine invariants (model-based)', () => {
           const settledAccepted = [...settled.keys()].filter((m) => accepted.has(m)).length;
           expect(settledAccepted + stillHeld).toBe(accepted.size);
           expect(stats.inFlightMessages).toBe(inFlight.reduce((n, b) => n + b.messages.length, 0));
-          // held bytes never exceed the budget
+          // held bytes are exactly the payloads of the messages still held, and never exceed the budget
+          let held = 0;
+          for (const meta of accepted) if (!settled.has(meta)) held += offered.get(meta)!.size;
+          expect(stats.heldBytes).toBe(held);
           expect(stats.heldBytes).toBeLessThanOrEqual(cfg.memorySizeBytes);
           // no channel count above the maximum
           expect(stats.activeChannels).toBeLessThanOrEqual(cfg.maxActiveChannels);
@@ -187,7 +190,7 @@ describe('engine invariants (model-based)', () => {
             const channel = `ch${c.channel}`;
             const requestId =
               c.id === 'none' ? undefined : c.id === 'binary' ? null : c.id === 'empty' ? '' : c.id === 'long' ? LONG_ID : `id${c.id}`;
-            offered.set(meta, { channel, requestId });
+            offered.set(meta, { channel, requestId, size: c.size });
             const result = engine.offer({ channel, payload: new Uint8Array(c.size), requestId, meta }, now);
             if (result.accepted) accepted.add(meta);
             record(result.statuses);
