@@ -19,7 +19,7 @@ function setup() {
     timer: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
     onStatus: (s) => ingest.onStatus(s),
   });
-  const events = new EdgeEvents(pino({ level: 'silent' }), new EdgeMetrics(() => ({ channels: [], persistenceBytes: undefined })));
+  const events = new EdgeEvents(pino({ level: 'silent' }), new EdgeMetrics(() => ({ channels: [], persistenceBytes: undefined, persistenceUnreadableRecords: undefined })));
   const ingest: Ingest = new Ingest({ pump, store: undefined, events, publish: (_source, json) => published.push(json), newId: () => `gen-${n++}` });
   return { ingest, pump, published };
 }
