@@ -4,6 +4,8 @@
  * Entity paths are compared case-insensitively, as the service does (IoT Hub's `$Default` group versus
  * the SDK's `$default`).
  */
+import { AmqpConditionError, Condition } from './errors.js';
+
 export type LinkAddress =
   | { readonly kind: 'cbs' }
   | { readonly kind: 'management' }
@@ -54,4 +56,16 @@ export function audienceCovers(tokenPath: string, entityPath: string): boolean {
   const token = tokenPath.toLowerCase();
   const entity = entityPath.toLowerCase();
   return token === '' || entity === token || entity.startsWith(`${token}/`);
+}
+
+/** A partition id from a link address or request, as a number in [0, partitionCount). */
+export function parsePartitionId(partitionId: string | undefined, partitionCount: number): number {
+  const p = partitionId !== undefined && /^\d+$/.test(partitionId) ? Number(partitionId) : Number.NaN;
+  if (!(p >= 0 && p < partitionCount)) {
+    throw new AmqpConditionError(
+      Condition.argumentOutOfRange,
+      `The specified partition '${String(partitionId)}' is invalid for an EventHub partition sender or receiver. It should be between 0 and ${partitionCount - 1}.`,
+    );
+  }
+  return p;
 }

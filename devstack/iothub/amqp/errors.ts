@@ -39,3 +39,29 @@ export class AmqpConditionError extends Error {
 export function entityNotFound(entity: string): AmqpConditionError {
   return new AmqpConditionError(Condition.notFound, `The messaging entity '${entity}' could not be found.`);
 }
+
+/** How a request/response node (`$cbs`, `$management`) or a refused link reports an error. */
+export interface Status {
+  readonly code: number;
+  readonly description: string;
+  readonly condition?: string;
+}
+
+const STATUS_CODES: Partial<Record<ConditionName, number>> = {
+  [Condition.unauthorized]: 401,
+  [Condition.notFound]: 404,
+  [Condition.notImplemented]: 501,
+  [Condition.internal]: 500,
+};
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** A refusal keeps its condition (400 unless named above); anything else is an internal error. */
+export function statusFor(error: unknown): Status {
+  if (error instanceof AmqpConditionError) {
+    return { code: STATUS_CODES[error.condition] ?? 400, description: error.message, condition: error.condition };
+  }
+  return { code: 500, description: errorMessage(error), condition: Condition.internal };
+}

@@ -1,0 +1,92 @@
+/**
+ * The `$management` node (PROTOCOLS.md §2.3): READ of the hub (`com.microsoft:eventhub`: name, creation
+ * time, partition ids) and of one partition (`com.microsoft:partition`: sequence numbers, last offset
+ * and time). Every request carries its own `security_token`, verified like a put-token. Other operations
+ * answer 501, an unknown partition 400 `com.microsoft:argument-out-of-range`.
+ */
+import rhea from 'rhea';
+import type { Logger } from 'pino';
+import type { PartitionedLog } from '../log-types.js';
+import { parsePartitionId } from './addresses.js';
+import { verifyServiceToken } from './cbs.js';
+import type { ServicePolicy } from './cbs.js';
+import { AmqpConditionError, Condition, entityNotFound, statusFor } from './errors.js';
+import { reply, requestProperties } from './request-response.js';
+
+export interface ManagementOptions {
+  readonly eventHubName: string;
+  readonly policy: ServicePolicy;
+  readonly log: PartitionedLog;
+  /** Reported as the hub's `created_at`. */
+  readonly createdAt: Date;
+  readonly logger: Logger;
+}
+
+export class Management {
+  private readonly hubPath: string;
+  private readonly partitionIds: string[];
+
+  constructor(private readonly options: ManagementOptions) {
+    this.hubPath = options.eventHubName.toLowerCase();
+    this.partitionIds = Array.from({ length: options.log.partitionCount }, (_, p) => String(p));
+  }
+
+  onRequest(connection: rhea.Connection, request: rhea.Message, connectionId: number): void {
+    const { logger } = this.options;
+    try {
+      const body = this.answer(requestProperties(request));
+      reply(connection, request, { code: 200, description: 'OK' }, logger, body);
+    } catch (error) {
+      const status = statusFor(error);
+      logger.info(
+        { connection: connectionId, status: status.code, reason: status.description },
+        'management request refused',
+      );
+      reply(connection, request, status, logger);
+    }
+  }
+
+  private answer(properties: Record<string, unknown>): Record<string, unknown> {
+    const { eventHubName, policy, log, createdAt } = this.options;
+    verifyServiceToken(properties.security_token, policy, this.hubPath, Date.now(), eventHubName);
+    if (properties.operation !== 'READ') {
+      throw new AmqpConditionError(
+        Condition.notImplemented,
+        `The $management operation '${String(properties.operation)}' is not supported.`,
+      );
+    }
+    if (typeof properties.name !== 'string' || properties.name.toLowerCase() !== this.hubPath) {
+      throw entityNotFound(String(properties.name));
+    }
+    if (properties.type === 'com.microsoft:eventhub') {
+      return {
+        name: eventHubName,
+        type: 'com.microsoft:eventhub',
+        created_at: createdAt,
+        partition_count: rhea.types.wrap_int(log.partitionCount),
+        // An AMQP array of str8 (not a list): the .NET client unboxes it as string[].
+        partition_ids: rhea.types.wrap_array(this.partitionIds, 0xa1, undefined),
+      };
+    }
+    if (properties.type === 'com.microsoft:partition') {
+      const partitionId =
+        typeof properties.partition === 'string' ? properties.partition : String(properties.partition);
+      const p = parsePartitionId(partitionId, log.partitionCount);
+      const info = log.info(p);
+      return {
+        name: eventHubName,
+        type: 'com.microsoft:partition',
+        partition: String(p),
+        begin_sequence_number: rhea.types.wrap_long(info.beginSequenceNumber),
+        last_enqueued_sequence_number: rhea.types.wrap_long(info.lastSequenceNumber),
+        last_enqueued_offset: info.lastOffset,
+        last_enqueued_time_utc: new Date(info.lastEnqueuedTimeUtc),
+        is_partition_empty: info.isEmpty,
+      };
+    }
+    throw new AmqpConditionError(
+      Condition.argument,
+      `The $management type '${String(properties.type)}' is not supported.`,
+    );
+  }
+}
