@@ -100,6 +100,15 @@ export class ChannelStore {
     return record;
   }
 
+  /** Changes a channel's retention and saves the registry (UpdateChannel). */
+  async update(name: string, retentionPeriod: RetentionPeriod, nowMs = Date.now()): Promise<ChannelRecord> {
+    const channel = this.require(name);
+    channel.retentionPeriod = retentionPeriod;
+    channel.lastUpdateTimeMs = nowMs;
+    await this.saveRegistry();
+    return channel;
+  }
+
   async delete(name: string): Promise<void> {
     this.require(name);
     this.channels.delete(name);
