@@ -38,6 +38,8 @@ export const DEFAULTS = {
   /** The real service's ports; 0 = a free port. */
   mqttPort: 8883,
   amqpPort: 5672,
+  /** `npm run hub`'s AMQPS port (the service's); `startIotHub` picks a free one unless given one. */
+  amqpsPort: 5671,
   partitionCount: 4,
   consumerGroups: ['$Default', 'warm', 'cold', 'analytics'],
   eventHubName: 'iot-ingest-hub',
@@ -51,6 +53,8 @@ export interface IotHubOptions {
   readonly host?: string;
   readonly mqttPort?: number;
   readonly amqpPort?: number;
+  /** AMQPS (TLS with the devstack CA) beside the plain AMQP port. Default 0: a free port. */
+  readonly amqpsPort?: number;
   readonly partitionCount?: number;
   readonly consumerGroups?: readonly string[];
   readonly eventHubName?: string;
@@ -69,6 +73,8 @@ export interface IotHubConnection {
   readonly eventHubsConnectionString: string;
   readonly partitionCount: number;
   readonly amqpPort: number;
+  /** AMQP over TLS, the devstack CA (`caCertPath`) signing its certificate (SAN localhost, 127.0.0.1). */
+  readonly amqpsPort: number;
   readonly eventHubName: string;
   readonly registryPath: string;
   [extra: string]: unknown;
@@ -133,6 +139,7 @@ export async function startIotHub(options: IotHubOptions): Promise<IotHub> {
   const host = options.host ?? DEFAULTS.host;
   const mqttPort = requirePort('mqttPort', options.mqttPort ?? DEFAULTS.mqttPort);
   const amqpPort = requirePort('amqpPort', options.amqpPort ?? DEFAULTS.amqpPort);
+  const amqpsPort = requirePort('amqpsPort', options.amqpsPort ?? 0);
   const partitionCount = options.partitionCount ?? DEFAULTS.partitionCount;
   const consumerGroups = options.consumerGroups ?? DEFAULTS.consumerGroups;
   const eventHubName = options.eventHubName ?? DEFAULTS.eventHubName;
@@ -177,6 +184,7 @@ export async function startIotHub(options: IotHubOptions): Promise<IotHub> {
       log,
       host,
       port: amqpPort,
+      tls: { port: amqpsPort, key: certs.serverKey, cert: certs.serverCert },
       eventHubName,
       consumerGroups,
       sasKeyName: secrets.sasKeyName,
@@ -220,6 +228,7 @@ export async function startIotHub(options: IotHubOptions): Promise<IotHub> {
       eventHubsConnectionString: amqp.connectionString,
       partitionCount,
       amqpPort: amqp.port,
+      amqpsPort: amqp.tlsPort!, // tls was given above
       eventHubName,
       registryPath: file,
     };
@@ -276,7 +285,7 @@ export async function startIotHub(options: IotHubOptions): Promise<IotHub> {
     };
 
     logger.info(
-      { mqttPort: mqtt.port, amqpPort: amqp.port, partitionCount, eventHubName, stateDir },
+      { mqttPort: mqtt.port, amqpPort: amqp.port, amqpsPort: amqp.tlsPort, partitionCount, eventHubName, stateDir },
       'IoT Hub emulator ready',
     );
 

@@ -3,8 +3,9 @@
  * `iotHub` merged into `<devstack>/connections.json`, removed again on a clean stop.
  *
  * Flags (env): `--mqtt-port` (IOTHUB_MQTT_PORT, default 8883), `--amqp-port` (IOTHUB_AMQP_PORT, default
- * 5672), `--host` (IOTHUB_HOST, default 127.0.0.1), `--partitions` (IOTHUB_PARTITIONS, default 4),
- * `--dir` (IOT_INGEST_DEVSTACK_DIR, default .devstack). Port 0 = a free port. Keys are never printed.
+ * 5672), `--amqps-port` (IOTHUB_AMQPS_PORT, default 5671: AMQP over TLS with the devstack CA), `--host`
+ * (IOTHUB_HOST, default 127.0.0.1), `--partitions` (IOTHUB_PARTITIONS, default 4), `--dir`
+ * (IOT_INGEST_DEVSTACK_DIR, default .devstack). Port 0 = a free port. Keys are never printed.
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -31,6 +32,7 @@ async function run(): Promise<void> {
     options: {
       'mqtt-port': { type: 'string' },
       'amqp-port': { type: 'string' },
+      'amqps-port': { type: 'string' },
       host: { type: 'string' },
       partitions: { type: 'string' },
       dir: { type: 'string' },
@@ -47,6 +49,11 @@ async function run(): Promise<void> {
     0,
     65535,
   );
+  const amqpsPort = parseInteger(
+    ...setting(values['amqps-port'], '--amqps-port', 'IOTHUB_AMQPS_PORT', String(DEFAULTS.amqpsPort)),
+    0,
+    65535,
+  );
   const partitionCount = parseInteger(
     ...setting(values.partitions, '--partitions', 'IOTHUB_PARTITIONS', String(DEFAULTS.partitionCount)),
     1,
@@ -55,7 +62,7 @@ async function run(): Promise<void> {
   const [host] = setting(values.host, '--host', 'IOTHUB_HOST', DEFAULTS.host);
   const dir = values.dir ?? devstackDir();
 
-  const hub = await startIotHub({ dir, host, mqttPort, amqpPort, partitionCount, logger: log });
+  const hub = await startIotHub({ dir, host, mqttPort, amqpPort, amqpsPort, partitionCount, logger: log });
   const { connection } = hub;
   await mergeConnection('iotHub', connection, dir);
   const amqpEndpoint = `sb://localhost:${connection.amqpPort}`;
@@ -63,6 +70,7 @@ async function run(): Promise<void> {
     [
       `iothub: device MQTT   mqtts://${connection.hostName}:${connection.mqttPort} (CA ${connection.caCertPath})`,
       `iothub: Event Hubs    ${amqpEndpoint}/${connection.eventHubName} (${connection.partitionCount} partitions; connection string in connections.json)`,
+      `iothub: Event Hubs    amqps://localhost:${connection.amqpsPort} (TLS, CA ${connection.caCertPath}; connections.json iotHub.amqpsPort)`,
       `iothub: registry      ${connection.registryPath} (iot-ingest devices add <id>)`,
       '',
     ].join('\n'),

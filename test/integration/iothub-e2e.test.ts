@@ -245,7 +245,7 @@ describe('npm run hub (devstack/iothub/main.ts)', () => {
     const stateDir = await mkdtemp(path.join(os.tmpdir(), 'iothub-main-'));
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'devstack/iothub/main.ts', '--mqtt-port', '0', '--amqp-port', '0', '--dir', stateDir],
+      ['--import', 'tsx', 'devstack/iothub/main.ts', '--mqtt-port', '0', '--amqp-port', '0', '--amqps-port', '0', '--dir', stateDir],
       { cwd: REPO, env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';
@@ -259,12 +259,14 @@ describe('npm run hub (devstack/iothub/main.ts)', () => {
       const iotHub = connections.iotHub ?? {};
       expect(iotHub).toMatchObject({ hostName: 'localhost', partitionCount: 4, eventHubName: 'iot-ingest-hub' });
       expect(iotHub.mqttPort).toBeGreaterThan(0);
+      expect(iotHub.amqpsPort).toBeGreaterThan(0);
       expect(iotHub.caCertPath).toBe(path.join(stateDir, 'certs', 'ca.pem'));
       expect(String(iotHub.eventHubsConnectionString)).toMatch(
         /^Endpoint=sb:\/\/localhost:\d+;SharedAccessKeyName=service;SharedAccessKey=[^;]+;EntityPath=iot-ingest-hub;UseDevelopmentEmulator=true$/,
       );
       const key = /SharedAccessKey=([^;]+)/.exec(String(iotHub.eventHubsConnectionString))?.[1] ?? '';
       expect(stdout).toContain(`mqtts://localhost:${String(iotHub.mqttPort)}`);
+      expect(stdout).toContain(`amqps://localhost:${String(iotHub.amqpsPort)}`);
       expect(stdout).not.toContain(key);
       child.kill('SIGTERM');
       expect(await exited).toBe(0);

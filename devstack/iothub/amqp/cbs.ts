@@ -11,12 +11,17 @@ import type { SasRefusal } from '../sas.js';
 import { audienceCovers, audiencePath } from './addresses.js';
 import { AmqpConditionError, Condition, entityNotFound, statusFor } from './errors.js';
 import { reply, requestProperties } from './request-response.js';
+import type { Request } from './request-response.js';
 
 export interface ServicePolicy {
   readonly name: string;
   /** Used as UTF-8 bytes for the HMAC, like the service (not base64-decoded). */
   readonly key: string;
 }
+
+const TOKEN_TYPES = new Set(['servicebus.windows.net:sastoken', 'jwt']);
+
+const isSasToken = (token: unknown): boolean => typeof token === 'string' && token.startsWith('SharedAccessSignature ');
 
 const REFUSALS: Record<SasRefusal, string> = {
   'malformed-token': 'the token is not a well-formed SharedAccessSignature',
@@ -66,7 +71,7 @@ export class Cbs {
   ) {}
 
   /** A put-token request: answered 202 with a new grant, or with the refusal's status. */
-  onRequest(connection: rhea.Connection, request: rhea.Message, connectionId: number): void {
+  onRequest(request: Request, connectionId: number): void {
     const properties = requestProperties(request);
     try {
       if (properties.operation !== 'put-token') {
@@ -75,23 +80,24 @@ export class Cbs {
           `The $cbs operation '${String(properties.operation)}' is not supported.`,
         );
       }
-      if (properties.type !== 'servicebus.windows.net:sastoken') {
+      // The service goes by the token itself: the pure-Python client puts SAS tokens as type 'jwt'.
+      if (!TOKEN_TYPES.has(String(properties.type)) || !isSasToken(request.message.body)) {
         throw new AmqpConditionError(
           Condition.unauthorized,
-          `Only SAS tokens are accepted, not '${String(properties.type)}'.`,
+          `Only SharedAccessSignature tokens are accepted (Microsoft Entra ID tokens are not emulated); got a '${String(properties.type)}' token.`,
         );
       }
       const name = typeof properties.name === 'string' ? properties.name : '';
       const namePath = audiencePath(name);
-      const expiresAtMs = verifyServiceToken(request.body, this.policy, namePath, Date.now(), name);
+      const expiresAtMs = verifyServiceToken(request.message.body, this.policy, namePath, Date.now(), name);
       if (namePath.split('/')[0] !== this.hubPath) throw entityNotFound(name);
-      this.grantsOf(connection).set(namePath, expiresAtMs);
+      this.grantsOf(request.connection).set(namePath, expiresAtMs);
       this.logger.debug({ connection: connectionId, entity: namePath }, 'token accepted');
-      reply(connection, request, { code: 202, description: 'Accepted' }, this.logger);
+      reply(request, { code: 202, description: 'Accepted' }, this.logger);
     } catch (error) {
       const status = statusFor(error);
       this.logger.info({ connection: connectionId, status: status.code, reason: status.description }, 'token refused');
-      reply(connection, request, status, this.logger);
+      reply(request, status, this.logger);
     }
   }
 

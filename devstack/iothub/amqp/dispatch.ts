@@ -96,11 +96,12 @@ export function dispatchAmqpEvents(container: rhea.Container, concerns: Concerns
     try {
       const address = parseLinkAddress(terminusAddress(context.receiver?.target), eventHubName);
       if (address.kind === 'send') return senders.onTransfer(context, address);
-      const request = context.message as rhea.Message;
+      const message = context.message as rhea.Message;
       context.delivery?.accept();
-      if (Buffer.isBuffer(request)) return; // a batch on a request/response node: nothing to answer
-      if (address.kind === 'cbs') cbs.onRequest(connection, request, idOf(connection));
-      else if (address.kind === 'management') management.onRequest(connection, request, idOf(connection));
+      if (Buffer.isBuffer(message) || !context.receiver) return; // a batch on a request/response node: nothing to answer
+      const request = { connection, link: context.receiver, message };
+      if (address.kind === 'cbs') cbs.onRequest(request, idOf(connection));
+      else if (address.kind === 'management') management.onRequest(request, idOf(connection));
     } catch (error) {
       logger.error({ connection: idOf(connection), err: error }, 'failed to handle a message');
     }

@@ -1,9 +1,10 @@
 /**
- * The IoT Hub emulator's Event Hubs-compatible endpoint: AMQP 1.0 over plain TCP (the client's
- * `UseDevelopmentEmulator=true` mode) with rhea, serving the real `@azure/event-hubs` clients
- * (PROTOCOLS.md §2). This file composes the concerns, one file each:
+ * The IoT Hub emulator's Event Hubs-compatible endpoint: AMQP 1.0 with rhea over plain TCP (the client's
+ * `UseDevelopmentEmulator=true` mode) and, when given a certificate, over TLS (AMQPS, what clients
+ * without an emulator mode speak), serving the real Event Hubs clients (PROTOCOLS.md §2). Both
+ * listeners share one container, so one behaviour. This file composes the concerns, one file each:
  *
- * - transport.ts: the rhea container, SASL, the listening socket (no behaviour);
+ * - transport.ts: the rhea container, SASL, the listening sockets (no behaviour);
  * - dispatch.ts: each rhea event to the concern that owns it, by link address;
  * - cbs.ts: `$cbs` put-token → grants per connection (authentication);
  * - management.ts: `$management` READ of the hub and its partitions;
@@ -20,6 +21,7 @@ import { Management } from './management.js';
 import { ReceiverLinks } from './receiver-links.js';
 import { SenderLinks } from './sender-links.js';
 import { createAmqpContainer, listenAmqp } from './transport.js';
+import type { AmqpListener } from './transport.js';
 
 export interface EventHubsEndpointOptions {
   log: PartitionedLog;
@@ -27,6 +29,8 @@ export interface EventHubsEndpointOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /** AMQPS beside the plain port: TLS with this PEM key and certificate; `port` 0 picks a free one. */
+  tls?: { port: number; key: string; cert: string };
   eventHubName: string;
   /** Compared case-insensitively (`$Default` = `$default`). */
   consumerGroups: readonly string[];
@@ -46,6 +50,8 @@ export interface EventHubsEndpointOptions {
 
 export interface EventHubsEndpoint {
   readonly port: number;
+  /** The AMQPS port, when `tls` was given. */
+  readonly tlsPort: number | undefined;
   /** `Endpoint=sb://localhost:<port>;SharedAccessKeyName=…;SharedAccessKey=…;EntityPath=<hub>;UseDevelopmentEmulator=true` */
   readonly connectionString: string;
   stop(): Promise<void>;
@@ -83,7 +89,7 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
   const receivers = new ReceiverLinks({ log, eventHubName, consumerGroups: options.consumerGroups, cbs, logger });
   const senders = new SenderLinks({ log, eventHubName, maxMessageBytes, cbs, logger });
 
-  const container = createAmqpContainer(`iot-ingest-hub-${eventHubName}`);
+  const container = createAmqpContainer(`iot-ingest-hub-${eventHubName}`, maxMessageBytes);
   const connections = dispatchAmqpEvents(container, {
     hubPath,
     eventHubName,
@@ -104,33 +110,42 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
   }, options.tokenCheckIntervalMs ?? DEFAULT_TOKEN_CHECK_INTERVAL_MS);
   tokenCheck.unref();
 
-  let listener;
-  try {
-    listener = await listenAmqp(
+  const listen = (port: number, tls?: { key: string; cert: string }) =>
+    listenAmqp(
       container,
       {
         host: options.host,
-        port: options.port,
+        port,
+        ...(tls ? { tls } : {}),
         containerId: `iot-ingest-hub-${eventHubName}`,
         idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
         maxMessageBytes,
       },
       (error) => logger.error({ err: error }, 'listener error'),
+      (error) => logger.debug({ err: error.message }, 'TLS handshake failed'),
     );
+  const listeners: AmqpListener[] = [];
+  try {
+    listeners.push(await listen(options.port));
+    if (options.tls) listeners.push(await listen(options.tls.port, options.tls));
   } catch (error) {
     clearInterval(tokenCheck);
+    await Promise.all(listeners.map((listener) => listener.close(0)));
     throw error;
   }
+  const [listener, tlsListener] = listeners as [AmqpListener, AmqpListener | undefined];
   const { port } = listener;
   const connectionString = `Endpoint=sb://localhost:${port};SharedAccessKeyName=${policy.name};SharedAccessKey=${policy.key};EntityPath=${eventHubName};UseDevelopmentEmulator=true`;
+  const tlsPort = tlsListener?.port;
   logger.info(
-    { host: options.host, port, eventHubName, partitions: log.partitionCount },
+    { host: options.host, port, tlsPort, eventHubName, partitions: log.partitionCount },
     'Event Hubs endpoint listening',
   );
 
   let stopping = false;
   return {
     port,
+    tlsPort,
     connectionString,
     async stop(): Promise<void> {
       if (stopping) return;
@@ -144,7 +159,7 @@ export async function startEventHubsEndpoint(options: EventHubsEndpointOptions):
           // already gone
         }
       }
-      await listener.close(STOP_GRACE_MS);
+      await Promise.all(listeners.map((each) => each.close(STOP_GRACE_MS)));
       container.removeAllListeners();
       logger.info({ port }, 'Event Hubs endpoint stopped');
     },

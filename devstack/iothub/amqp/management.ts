@@ -12,6 +12,7 @@ import { verifyServiceToken } from './cbs.js';
 import type { ServicePolicy } from './cbs.js';
 import { AmqpConditionError, Condition, entityNotFound, statusFor } from './errors.js';
 import { reply, requestProperties } from './request-response.js';
+import type { Request } from './request-response.js';
 
 export interface ManagementOptions {
   readonly eventHubName: string;
@@ -20,6 +21,17 @@ export interface ManagementOptions {
   /** Reported as the hub's `created_at`. */
   readonly createdAt: Date;
   readonly logger: Logger;
+}
+
+/**
+ * The SAS token in a request's `security_token`. rhea-based clients put the token string; the
+ * pure-Python client (azure-eventhub 5.11) puts its (token, expiry) pair, which its encoder writes as a
+ * described value: the token bytes as descriptor, the expiry as value.
+ */
+function securityToken(value: unknown): unknown {
+  const described = (value as { descriptor?: { value?: unknown } } | null | undefined)?.descriptor;
+  const token: unknown = described === undefined ? value : described.value;
+  return Buffer.isBuffer(token) ? token.toString('utf8') : token;
 }
 
 export class Management {
@@ -31,24 +43,24 @@ export class Management {
     this.partitionIds = Array.from({ length: options.log.partitionCount }, (_, p) => String(p));
   }
 
-  onRequest(connection: rhea.Connection, request: rhea.Message, connectionId: number): void {
+  onRequest(request: Request, connectionId: number): void {
     const { logger } = this.options;
     try {
       const body = this.answer(requestProperties(request));
-      reply(connection, request, { code: 200, description: 'OK' }, logger, body);
+      reply(request, { code: 200, description: 'OK' }, logger, body);
     } catch (error) {
       const status = statusFor(error);
       logger.info(
         { connection: connectionId, status: status.code, reason: status.description },
         'management request refused',
       );
-      reply(connection, request, status, logger);
+      reply(request, status, logger);
     }
   }
 
   private answer(properties: Record<string, unknown>): Record<string, unknown> {
     const { eventHubName, policy, log, createdAt } = this.options;
-    verifyServiceToken(properties.security_token, policy, this.hubPath, Date.now(), eventHubName);
+    verifyServiceToken(securityToken(properties.security_token), policy, this.hubPath, Date.now(), eventHubName);
     if (properties.operation !== 'READ') {
       throw new AmqpConditionError(
         Condition.notImplemented,
