@@ -167,6 +167,7 @@ async function hubSpec(settings: StackSettings): Promise<ComponentSpec | undefin
         dir: settings.dir,
         mqttPort: settings.ports.hubMqtt,
         amqpPort: settings.ports.hubAmqp,
+        amqpsPort: settings.ports.hubAmqps,
         partitionCount: settings.partitionCount,
         logger: settings.logger.child({ name: 'iot-ingest:iothub' }),
       });

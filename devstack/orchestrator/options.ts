@@ -23,6 +23,7 @@ export const DEPENDENCIES: Readonly<Record<ComponentName, readonly ComponentName
 export interface PortOptions {
   readonly hubMqtt: number;
   readonly hubAmqp: number;
+  readonly hubAmqps: number;
   readonly storage: number;
   readonly cosmos: number;
   readonly iotAnalytics: number;
@@ -47,6 +48,7 @@ export interface StartOptions {
 export const DEFAULT_PORTS: PortOptions = {
   hubMqtt: 18883,
   hubAmqp: 15672,
+  hubAmqps: 15671,
   storage: 20000,
   cosmos: 18081,
   iotAnalytics: 18090,
@@ -63,7 +65,7 @@ export const USAGE = `usage: npm start -- [options]
   --reset              delete the state directory's data first and start empty
   --partitions N       hub partitions (first start only), default 4
   --no-edge-persistence  keep the edge module's queues in memory only
-  --<name>-port P      hub-mqtt, hub-amqp, storage, cosmos, iotanalytics, edge-mqtt, edge-metrics, status
+  --<name>-port P      hub-mqtt, hub-amqp, hub-amqps, storage, cosmos, iotanalytics, edge-mqtt, edge-metrics, status
                        (env IOT_INGEST_<NAME>_PORT, e.g. IOT_INGEST_HUB_MQTT_PORT; 0 = any free port)`;
 
 function wholeNumber(name: string, raw: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -76,6 +78,7 @@ function wholeNumber(name: string, raw: string, min: number, max = Number.MAX_SA
 const PORT_FLAGS: ReadonlyArray<readonly [keyof PortOptions, string]> = [
   ['hubMqtt', 'hub-mqtt'],
   ['hubAmqp', 'hub-amqp'],
+  ['hubAmqps', 'hub-amqps'],
   ['storage', 'storage'],
   ['cosmos', 'cosmos'],
   ['iotAnalytics', 'iotanalytics'],

@@ -99,6 +99,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     ports: {
       hubMqtt: 0,
       hubAmqp: 0,
+      hubAmqps: 0,
       storage: 0,
       cosmos: 0,
       iotAnalytics: 0,

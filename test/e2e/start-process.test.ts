@@ -21,6 +21,7 @@ const TSX = path.resolve('node_modules/.bin/tsx');
 const RANDOM_PORTS = [
   'hub-mqtt',
   'hub-amqp',
+  'hub-amqps',
   'storage',
   'cosmos',
   'iotanalytics',
