@@ -13,7 +13,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import type { ContainerClient } from '@azure/storage-blob';
 import { HOUR_MS, compactHour, isClosedHour, listPartitionHours } from '@iot-ingest/cold';
 import type { PartitionCompaction, StoredFile } from '@iot-ingest/cold';
-import { loadDuckDb, rawSource, telemetryViewSql } from './duckdb.js';
+import { loadDuckDb, openSandboxedDuckDb, rawSource, telemetryViewSql } from './duckdb.js';
 import type { StorageTarget } from './endpoints.js';
 import { oneLine } from './errors.js';
 import { createProgress } from './progress.js';
@@ -159,14 +159,9 @@ export async function runColdQuery(query: ColdQuery): Promise<QueryResult> {
     downloadedBytes: downloaded.reduce((n, f) => n + f.sizeBytes, 0),
   };
 
-  const instance = await duckdb.DuckDBInstance.create(':memory:', {
-    // Everything needed (json, parquet, icu) is built in; never reach for the network.
-    autoinstall_known_extensions: 'false',
-    autoload_known_extensions: 'false',
-  });
-  const connection = await instance.connect();
+  // The analyst's SQL can read these files and nothing else (cli/duckdb.ts).
+  const { connection, close } = await openSandboxedDuckDb(duckdb, [...jsonlFiles, ...parquetFiles]);
   try {
-    await connection.run("SET TimeZone = 'UTC'");
     let rawColumns: Map<string, string> | undefined;
     if (jsonlFiles.length > 0) {
       try {
@@ -188,8 +183,7 @@ export async function runColdQuery(query: ColdQuery): Promise<QueryResult> {
     const rows = reader.getRowsJson();
     return { columns, rows: rows.map((values) => rowObject(columns, types, values)), files: summary };
   } finally {
-    connection.closeSync();
-    instance.closeSync();
+    close();
   }
 }
 

@@ -32,6 +32,45 @@ export async function loadDuckDb(
   }
 }
 
+export interface SandboxedDuckDb {
+  readonly connection: DuckDb.DuckDBConnection;
+  close(): void;
+}
+
+/**
+ * An in-memory DuckDB for SQL the CLI did not write (the analyst's): it can read `readablePaths` and
+ * nothing else. External access is off (no other file, no network, no extension install or load, no
+ * COPY/EXPORT/ATTACH to a file, no persistent secrets), only the given files are allowed
+ * (`allowed_paths`, not a directory, so other cached files stay out of reach), and the configuration is
+ * locked, so no `SET` or `RESET` gives any of it back. Settings the queries need (UTC) are made first.
+ */
+export async function openSandboxedDuckDb(
+  duckdb: DuckDbModule,
+  readablePaths: readonly string[],
+): Promise<SandboxedDuckDb> {
+  const instance = await duckdb.DuckDBInstance.create(':memory:', {
+    // Everything needed (json, parquet, icu) is built in; never reach for the network.
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+    allow_community_extensions: 'false',
+  });
+  const connection = await instance.connect();
+  const close = (): void => {
+    connection.closeSync();
+    instance.closeSync();
+  };
+  try {
+    await connection.run("SET TimeZone = 'UTC'");
+    await connection.run(`SET allowed_paths = [${readablePaths.map(sqlString).join(', ')}]`);
+    await connection.run('SET enable_external_access = false');
+    await connection.run('SET lock_configuration = true');
+  } catch (err) {
+    close();
+    throw err;
+  }
+  return { connection, close };
+}
+
 /** The record fields and the SQL type each has in the view. */
 export const RECORD_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['id', 'VARCHAR'],

@@ -7,6 +7,7 @@ import { register as registerStatus } from './commands/status.js';
 import { register as registerQuery } from './commands/query.js';
 import { register as registerDevices } from './commands/devices.js';
 import { register as registerCold } from './commands/cold.js';
+import { terminalText } from './output.js';
 
 export function buildProgram(): Command {
   const program = new Command('iot-ingest')
@@ -28,7 +29,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
-    process.stderr.write(`iot-ingest: ${(err as Error).message}\n`);
+    // Messages can quote data (SQL errors, names from a store): shown, never interpreted by the terminal.
+    process.stderr.write(`iot-ingest: ${terminalText((err as Error).message)}\n`);
     if (process.env.IOT_INGEST_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     return 1;
   }

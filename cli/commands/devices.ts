@@ -23,6 +23,7 @@ import {
   withoutModule,
 } from '@iot-ingest/contracts';
 import type { DeviceIdentity, RegistryData } from '@iot-ingest/contracts';
+import { terminalText } from '../output.js';
 
 interface CommonFlags {
   dir?: string;
@@ -138,7 +139,8 @@ export function register(program: Command): void {
       }
       const table = [
         ['DEVICE', 'EDGE', 'MODULES', 'CREATED'],
-        ...rows.map((r) => [r.deviceId, r.edge ? 'yes' : 'no', r.modules.join(',') || '-', r.createdAt]),
+        // The registry is a file anyone with access may have edited: ids are shown, never interpreted.
+        ...rows.map((r) => [r.deviceId, r.edge ? 'yes' : 'no', r.modules.join(',') || '-', r.createdAt].map(terminalText)),
       ];
       const widths = table[0]?.map((_, i) => Math.max(...table.map((row) => row[i]?.length ?? 0))) ?? [];
       for (const row of table)

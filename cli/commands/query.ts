@@ -5,8 +5,9 @@
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { addCosmosOptions, addStorageOptions, cosmosFlags, storageFlags } from '../connection-options.js';
+import type { CosmosOptions, StorageOptions } from '../connection-options.js';
 import { readDevstackConnections, resolveCosmos, resolveStorage } from '../endpoints.js';
-import type { CosmosFlags, StorageFlags } from '../endpoints.js';
 import { OUTPUT_FORMATS, formatResults, resolveFormat } from '../output.js';
 import { collectParam } from '../params.js';
 import type { QueryParameter } from '../params.js';
@@ -30,47 +31,40 @@ function write(text: string): Promise<void> {
 export function register(program: Command): void {
   const query = program.command('query').description('Query the warm (Cosmos DB) or cold (Blob) store');
 
-  query
-    .command('warm')
+  addCosmosOptions(query.command('warm'))
     .description('Run Cosmos DB SQL against the warm container (e.g. SELECT * FROM c WHERE c.deviceId = @d)')
     .argument('<sql>', 'Cosmos DB SQL')
     .option('--param <@name=value>', 'a query parameter, repeatable; JSON values (5, true, "5") or text', collectParam)
     .addOption(formatOption())
-    .option('--cosmos-endpoint <url>', 'Cosmos DB endpoint (env COSMOS_ENDPOINT; default .devstack)')
-    .option('--cosmos-key <key>', 'account key (env COSMOS_KEY; absent: Microsoft Entra ID)')
-    .option('--cosmos-database <name>', 'database (env COSMOS_DATABASE; default iot-ingest)')
-    .option('--cosmos-container <name>', 'container (env COSMOS_CONTAINER; default telemetry)')
-    .option('--cosmos-ca-cert <file>', 'PEM CA to trust for this endpoint (env COSMOS_CA_CERT_PATH)')
-    .action(async (sql: string, options: CosmosFlags & { param?: QueryParameter[]; format?: string }) => {
-      const format = resolveFormat(options.format, Boolean(process.stdout.isTTY));
-      const target = resolveCosmos(options, process.env, readDevstackConnections());
+    .action(async (sql: string, options: CosmosOptions & { param?: QueryParameter[]; format?: string }) => {
+      const { param, format: formatFlag, ...where } = options;
+      const terminal = Boolean(process.stdout.isTTY);
+      const format = resolveFormat(formatFlag, terminal);
+      const target = resolveCosmos(cosmosFlags(where), process.env, readDevstackConnections());
       // The SDKs are imported only by the command that needs them (they take seconds to load).
       const { runWarmQuery } = await import('../warm.js');
-      const results = await runWarmQuery(target, sql, options.param ?? []);
-      await write(formatResults(format, results));
+      const results = await runWarmQuery(target, sql, param ?? []);
+      await write(formatResults(format, results, undefined, { terminal }));
     });
 
-  query
-    .command('cold')
+  addStorageOptions(query.command('cold'))
     .description('Run DuckDB SQL over the cold blobs of a time range, as a view named telemetry')
     .argument('<sql>', 'DuckDB SQL over the view telemetry (e.g. SELECT deviceId, count(*) FROM telemetry GROUP BY 1)')
     .requiredOption('--from <time>', 'start, ISO 8601, inclusive (enqueued time, UTC when no offset)')
     .requiredOption('--to <time>', 'end, ISO 8601, exclusive')
     .option('--device <id>', 'only this device')
     .addOption(formatOption())
-    .option('--storage-connection-string <cs>', 'storage connection string (env AZURE_STORAGE_CONNECTION_STRING)')
-    .option('--storage-account-url <url>', 'blob account URL, Microsoft Entra ID (env AZURE_STORAGE_ACCOUNT_URL)')
-    .option('--cold-container <name>', 'cold container (env COLD_CONTAINER; default telemetry)')
     .option('--parquet-container <name>', 'hourly Parquet container (env COLD_PARQUET_CONTAINER; default telemetry-parquet)')
     .option('--cache-dir <dir>', 'where downloaded files are kept (env IOT_INGEST_CACHE_DIR; default ~/.cache/iot-ingest)')
     .action(
       async (
         sql: string,
-        options: StorageFlags & { from: string; to: string; device?: string; format?: string; parquetContainer?: string; cacheDir?: string },
+        options: StorageOptions & { from: string; to: string; device?: string; format?: string; parquetContainer?: string; cacheDir?: string },
       ) => {
-        const format = resolveFormat(options.format, Boolean(process.stdout.isTTY));
+        const terminal = Boolean(process.stdout.isTTY);
+        const format = resolveFormat(options.format, terminal);
         const range = parseTimeRange(options.from, options.to);
-        const storage = resolveStorage(options, process.env, readDevstackConnections());
+        const storage = resolveStorage(storageFlags(options), process.env, readDevstackConnections());
         const { DEFAULT_PARQUET_CONTAINER, runColdQuery } = await import('../cold.js');
         const result = await runColdQuery({
           storage,
@@ -86,7 +80,7 @@ export function register(program: Command): void {
           `query cold: read ${f.parquet + f.jsonl} files (${f.parquet} Parquet, ${f.jsonl} JSON Lines), ` +
             `downloaded ${f.downloaded} (${(f.downloadedBytes / 1024 / 1024).toFixed(1)} MB), ${f.parquet + f.jsonl - f.downloaded} from the cache\n`,
         );
-        await write(formatResults(format, result.rows, result.columns));
+        await write(formatResults(format, result.rows, result.columns, { terminal }));
       },
     );
 }

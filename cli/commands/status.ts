@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { connectionsPath, devstackDir, readConnectionsSync } from '@iot-ingest/contracts';
+import { formatJsonLines, terminalText } from '../output.js';
 
 /** The parts of the status document printed here (devstack/orchestrator/status.ts writes it). */
 interface StatusDocument {
@@ -110,6 +111,7 @@ export function register(program: Command): void {
     .action(async (flags: StatusFlags) => {
       const located = locateStatus(flags, process.env);
       const status = await fetchStatus(located.statusUrl);
-      process.stdout.write(flags.format === 'json' ? JSON.stringify(status) + '\n' : formatStatus(status, located));
+      // Component names and counters come from the running stack: shown, never interpreted.
+      process.stdout.write(flags.format === 'json' ? formatJsonLines([status]) : terminalText(formatStatus(status, located)));
     });
 }

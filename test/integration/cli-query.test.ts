@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -50,6 +50,13 @@ function record(partition: number, seq: number, deviceId: string, enqueuedAt: st
     body,
   };
 }
+
+/** A device id a spreadsheet would run, and a note that would retitle the terminal and reorder text. */
+const HOSTILE_DEVICE = '=HYPERLINK("http://attacker.example","x")';
+const HOSTILE_NOTE = 'a\u001b]0;pwned\u0007b\u001b[2Jc\u009b31md\u202eevil';
+/** Raw control characters a terminal acts on (ESC, BEL, CSI), and the bidi override. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const RAW_CONTROLS = /[\u001b\u0007\u009b\u202e]/;
 
 const jsonl = (text: string): unknown[] =>
   text
@@ -125,6 +132,10 @@ describe('iot-ingest query (spawned CLI against real Azurite and Cosmos servers)
       put('year=2026/month=11/day=23/hour=15/p0-6-6.jsonl.gz', [
         record(0, 6, 'dev1', '2026-11-23T15:30:00.000Z', { temp: 6 }),
       ]),
+      // Hostile device strings, on a day of their own: a formula, terminal escape sequences, a bidi override.
+      put('year=2026/month=11/day=25/hour=10/p0-1-1.jsonl.gz', [
+        record(0, 1, HOSTILE_DEVICE, '2026-11-25T10:00:00.000Z', { note: HOSTILE_NOTE }),
+      ]),
       // Misfiled on purpose: its enqueuedAt is in range but its partition is not, so a CLI that
       // lists only the partitions of the range never sees it.
       put('year=2026/month=11/day=23/hour=10/p9-9-9.jsonl.gz', [
@@ -157,13 +168,15 @@ describe('iot-ingest query (spawned CLI against real Azurite and Cosmos servers)
     ]);
   });
 
-  it('warm: endpoint, key and CA from flags alone (no connections.json), CSV with quoting, VALUE as a column', async () => {
+  it('warm: endpoint, key file and CA from flags alone (no connections.json), CSV with quoting, VALUE as a column', async () => {
     const { endpoint, key, caCertPath } = cosmos.connection;
+    const keyFile = path.join(dir, 'cosmos.key');
+    await writeFile(keyFile, `${key}\n`, { mode: 0o600 });
     const flags = [
       '--cosmos-endpoint',
       endpoint,
-      '--cosmos-key',
-      key,
+      '--cosmos-key-file',
+      keyFile,
       '--cosmos-ca-cert',
       caCertPath,
       '--format',
@@ -194,8 +207,9 @@ describe('iot-ingest query (spawned CLI against real Azurite and Cosmos servers)
   it('warm: bad SQL, an unreachable endpoint and a missing container each give one line and exit 1', async () => {
     const [bad, unreachable, missing] = await Promise.all([
       cli(['query', 'warm', 'SELECT c.deviceId, COUNT(1) FROM c GROUP BY c.deviceId'], env),
-      cli(['query', 'warm', 'SELECT * FROM c', '--cosmos-endpoint', 'https://127.0.0.1:1/', '--cosmos-key', 'a2V5'], {
+      cli(['query', 'warm', 'SELECT * FROM c', '--cosmos-endpoint', 'https://127.0.0.1:1/'], {
         IOT_INGEST_DEVSTACK_DIR: emptyDir,
+        COSMOS_KEY: 'a2V5',
       }),
       cli(['query', 'warm', 'SELECT * FROM c', '--cosmos-container', 'nope'], env),
     ]);
@@ -313,16 +327,74 @@ describe('iot-ingest query (spawned CLI against real Azurite and Cosmos servers)
           '2026-11-23T14:00:00Z',
           '--to',
           '2026-11-23T15:00:00Z',
-          '--storage-connection-string',
-          'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;',
           'SELECT 1',
         ],
-        { IOT_INGEST_DEVSTACK_DIR: emptyDir },
+        {
+          IOT_INGEST_DEVSTACK_DIR: emptyDir,
+          AZURE_STORAGE_CONNECTION_STRING:
+            'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;',
+        },
       ),
     ]);
     expectOneLineError(reversed, /--from \(2026-11-23T15:00:00Z\) must be before --to/);
     expectOneLineError(unparsable, /--from: 'yesterday' is not an ISO 8601 time/);
     expectOneLineError(badSql, /SQL error: Parser Error: syntax error at or near "SELEC"/);
     expectOneLineError(unreachable, /cannot read the storage account: .*ECONNREFUSED/);
+  });
+  it("cold: the analyst's SQL reads only its range's files: other files, the network, COPY TO and SET are refused", async () => {
+    const leak = path.join(dir, 'leak.csv');
+    const cache = path.join(dir, 'cache');
+    const range = ['--from', '2026-11-23T14:00:00Z', '--to', '2026-11-23T15:00:00Z'];
+    const runs = await Promise.all(
+      [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        `SELECT * FROM read_json_auto('${cache}/cold/*')`,
+        "SELECT * FROM read_csv('http://127.0.0.1:1/x.csv')",
+        `COPY (SELECT * FROM telemetry) TO '${leak}'`,
+        'SET enable_external_access = true',
+        'SET lock_configuration = false',
+        'INSTALL httpfs',
+      ].map((sql) => cli(['query', 'cold', ...range, sql], env)),
+    );
+    for (const run of runs.slice(0, 4)) expectOneLineError(run, /SQL error: Permission Error: .*disabled by configuration/);
+    for (const run of runs.slice(4, 6)) expectOneLineError(run, /SQL error: .*the configuration has been locked/);
+    expectOneLineError(runs[6]!, /SQL error: Permission Error/);
+    await expect(stat(leak)).rejects.toMatchObject({ code: 'ENOENT' });
+    // The files it was given are still readable.
+    const ok = await cli(['query', 'cold', ...range, 'SELECT count(*) AS n FROM telemetry'], env);
+    expect(ok.code).toBe(0);
+    expect(jsonl(ok.stdout)).toEqual([{ n: 4 }]);
+  });
+
+  it('cold: device strings reach the terminal and spreadsheets inert (escaped controls, CSV formulas neutralised)', async () => {
+    const range = ['--from', '2026-11-25T00:00:00Z', '--to', '2026-11-26T00:00:00Z'];
+    const sql = "SELECT deviceId, body->>'note' AS note FROM telemetry";
+    const [table, csv, lines] = (await Promise.all(
+      ['table', 'csv', 'jsonl'].map((format) => cli(['query', 'cold', ...range, '--format', format, sql], env)),
+    )) as [Run, Run, Run];
+    for (const run of [table, csv, lines]) expect(run.code).toBe(0);
+    // What a terminal shows has no control character left; CSV written to a file keeps the data exact.
+    for (const run of [table, lines]) expect(run.stdout).not.toMatch(RAW_CONTROLS);
+    expect(table.stdout).toContain('a\\x1b]0;pwned\\x07b\\x1b[2Jc\\x9b31md\\u{202e}evil');
+    expect(csv.stdout.split('\n')[1]).toBe(`"'=HYPERLINK(""http://attacker.example"",""x"")",${HOSTILE_NOTE}`);
+    // JSON Lines keep the exact value for a JSON reader.
+    expect(jsonl(lines.stdout)).toEqual([{ deviceId: HOSTILE_DEVICE, note: HOSTILE_NOTE }]);
+  });
+
+  it('keys are never taken from the command line: --cosmos-key and --storage-connection-string are refused without echoing them', async () => {
+    const secret = 'c2VjcmV0LWtleS1vbi10aGUtY29tbWFuZC1saW5l';
+    const [cosmosFlag, storageFlag] = await Promise.all([
+      cli(['query', 'warm', 'SELECT * FROM c', '--cosmos-key', secret], env),
+      cli(
+        ['cold', 'compact', '--hour', '2026-11-23T13:00:00Z', '--storage-connection-string', `AccountKey=${secret}`],
+        env,
+      ),
+    ]);
+    expectOneLineError(cosmosFlag, /--cosmos-key is not accepted: .*COSMOS_KEY.*--cosmos-key-file/);
+    expectOneLineError(
+      storageFlag,
+      /--storage-connection-string is not accepted: .*AZURE_STORAGE_CONNECTION_STRING.*--storage-connection-string-file/,
+    );
+    for (const run of [cosmosFlag, storageFlag]) expect(run.stderr).not.toContain(secret);
   });
 });
