@@ -15,7 +15,7 @@ param environmentName string
 @metadata({ azd: { type: 'location' } })
 param location string
 
-@description('Object id of the deploying user or service principal; given data-plane read/write to Cosmos DB and the cold container so the CLI can query. Empty: none.')
+@description('Object id of the deploying user or service principal; given data-plane read access (Cosmos DB Built-in Data Reader, Storage Blob Data Reader on the cold account) so the CLI can query. Empty: none.')
 param principalId string = ''
 
 @allowed(['User', 'ServicePrincipal'])
@@ -199,6 +199,7 @@ module keyvault 'app/keyvault.bicep' = {
     tags: tags
     name: !empty(keyVaultName) ? keyVaultName : '${abbrs.keyVaultVaults}${resourceToken}'
     iotHubName: iothub.outputs.name
+    iotHubPolicyName: iothub.outputs.functionsPolicyName
     awsAccessKeyId: awsAccessKeyId
     awsSecretAccessKey: awsSecretAccessKey
   }

@@ -13,6 +13,9 @@ param retentionDays int
 @description('One consumer group per Function (docs/contracts.md §6), each with its own checkpoints.')
 param consumerGroups array = ['warm', 'cold', 'analytics']
 
+@description('The shared access policy the Function triggers read the built-in endpoint with (keyvault.bicep).')
+param functionsPolicyName string = 'iot-ingest-functions'
+
 resource hub 'Microsoft.Devices/IotHubs@2023-06-30' = {
   name: name
   location: location
@@ -22,6 +25,40 @@ resource hub 'Microsoft.Devices/IotHubs@2023-06-30' = {
     capacity: capacity
   }
   properties: {
+    // Clients below TLS 1.2 are refused (devices, modules and service clients alike).
+    minTlsVersion: '1.2'
+    // The hub's default policies, unchanged (operators and `az iot` use them), plus one for the Function
+    // triggers alone: ServiceConnect, the least right that reads the built-in endpoint, and a key no other
+    // client holds, so it can be rotated or revoked without touching anyone else. (ServiceConnect also lets
+    // its holder send cloud-to-device messages and call direct methods; IoT Hub has no narrower right for
+    // the built-in endpoint. Fully read-only needs routing to an Event Hub of our own with the Azure Event
+    // Hubs Data Receiver role: docs/deploy.md, "Identity".)
+    authorizationPolicies: [
+      {
+        keyName: 'iothubowner'
+        rights: 'RegistryWrite, ServiceConnect, DeviceConnect'
+      }
+      {
+        keyName: 'service'
+        rights: 'ServiceConnect'
+      }
+      {
+        keyName: 'device'
+        rights: 'DeviceConnect'
+      }
+      {
+        keyName: 'registryRead'
+        rights: 'RegistryRead'
+      }
+      {
+        keyName: 'registryReadWrite'
+        rights: 'RegistryWrite'
+      }
+      {
+        keyName: functionsPolicyName
+        rights: 'ServiceConnect'
+      }
+    ]
     eventHubEndpoints: {
       events: {
         retentionTimeInDays: retentionDays
@@ -75,3 +112,4 @@ output hostName string = hub.properties.hostName
 // The Event Hub-compatible name (`%IOTHUB_EVENTHUB_NAME%` in the triggers).
 output eventHubName string = hub.properties.eventHubEndpoints.events.path
 output consumerGroups array = consumerGroups
+output functionsPolicyName string = functionsPolicyName

@@ -11,7 +11,7 @@
 // end-to-end, you can instead use IoT Hub Routing to send data to an event hub you control."
 // The built-in endpoint's Event Hubs namespace is owned by IoT Hub, so no RBAC role can be granted on it
 // (also MicrosoftDocs/azure-docs#55813, #85268). We keep the built-in endpoint (no extra Event Hubs namespace
-// to pay for) and use the least-privileged built-in policy that can read it, `service` (ServiceConnect).
+// to pay for) and read it with a policy of its own (iothub.bicep `functionsPolicyName`, ServiceConnect only).
 // The connection string is namespace-level (no EntityPath); the triggers name the hub with %IOTHUB_EVENTHUB_NAME%.
 param location string
 param tags object
@@ -24,8 +24,8 @@ param awsAccessKeyId string
 @secure()
 param awsSecretAccessKey string
 
-@description('The IoT Hub shared access policy used to read the built-in endpoint.')
-param iotHubPolicyName string = 'service'
+@description('The IoT Hub shared access policy the Function triggers read the built-in endpoint with (iothub.bicep).')
+param iotHubPolicyName string
 
 resource hub 'Microsoft.Devices/IotHubs@2023-06-30' existing = {
   name: iotHubName

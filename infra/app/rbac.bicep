@@ -21,8 +21,9 @@ var roles = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
 }
-// Cosmos DB data-plane role (not an Azure RBAC role): Cosmos DB Built-in Data Contributor.
-var cosmosDataContributorId = '00000000-0000-0000-0000-000000000002'
+// Cosmos DB data-plane roles (not Azure RBAC roles).
+var cosmosDataContributorId = '00000000-0000-0000-0000-000000000002' // Cosmos DB Built-in Data Contributor
+var cosmosDataReaderId = '00000000-0000-0000-0000-000000000001' // Cosmos DB Built-in Data Reader
 
 resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: hostStorageAccountName
@@ -142,13 +143,13 @@ resource appCosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments
   }
 }
 
-// The deploying user / CI principal: enough to run `iot-ingest query warm|cold` against the deployment.
-// Cosmos DB Built-in Data Contributor (data plane).
+// The deploying user / CI principal: enough to run `iot-ingest query warm|cold` against the deployment, which
+// only reads. Cosmos DB Built-in Data Reader (data plane).
 resource userCosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = if (!empty(userPrincipalId)) {
   parent: cosmos
-  name: guid(cosmos.id, userPrincipalId, cosmosDataContributorId)
+  name: guid(cosmos.id, userPrincipalId, cosmosDataReaderId)
   properties: {
-    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributorId}'
+    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataReaderId}'
     principalId: userPrincipalId
     scope: cosmos.id
   }

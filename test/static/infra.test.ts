@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { entry, literalOf, objectEntries, parseBicep, textOf } from './bicep.js';
+import { entry, literalEntry, literalOf, objectEntries, parseBicep, textOf } from './bicep.js';
 import type { BicepFile, Literal } from './bicep.js';
 import {
   sourceFiles,
@@ -427,5 +427,80 @@ describe('no secrets in infra/ (or in the files that deploy it)', () => {
       }
     }
     expect(problems).toEqual([]);
+  });
+});
+
+describe('least privilege and transport security (issue 12 item 7)', () => {
+  const hubFile = bicep('infra/app/iothub.bicep');
+  const hubResource = hubFile.resources.find((r) => r.type.startsWith('Microsoft.Devices/IotHubs@') && !r.existing);
+  const hubProperties = (): number => {
+    if (!hubResource) throw new Error('infra/app/iothub.bicep declares no IoT Hub');
+    const properties = entry(hubFile.tokens, hubResource.bodyStart, 'properties');
+    if (!properties) throw new Error('the IoT Hub has no properties');
+    return properties.start;
+  };
+
+  /** The authorization policies as { keyName, rights } (a keyName that is a parameter reads its default). */
+  function hubPolicies(): { keyName: string; rights: string }[] {
+    const list = entry(hubFile.tokens, hubProperties(), 'authorizationPolicies');
+    if (!list) return [];
+    const policies: { keyName: string; rights: string }[] = [];
+    for (let i = list.start; i < list.end; i++) {
+      const t = hubFile.tokens[i];
+      if (t?.kind !== 'punct' || t.value !== '{') continue;
+      const keySpan = entry(hubFile.tokens, i, 'keyName');
+      const keyText = keySpan ? textOf(hubFile.tokens, keySpan.start, keySpan.end) : '';
+      const keyName = String(literalEntry(hubFile.tokens, i, 'keyName') ?? hubFile.params.get(keyText)?.defaultValue ?? keyText);
+      policies.push({ keyName, rights: String(literalEntry(hubFile.tokens, i, 'rights')) });
+    }
+    return policies;
+  }
+
+  it("IoT Hub refuses clients below TLS 1.2 (minTlsVersion '1.2')", () => {
+    expect(literalEntry(hubFile.tokens, hubProperties(), 'minTlsVersion')).toBe('1.2');
+  });
+
+  it('the triggers read the built-in endpoint with a policy of their own that holds only ServiceConnect', () => {
+    const policies = hubPolicies();
+    const functionsPolicy = hubFile.params.get('functionsPolicyName')?.defaultValue;
+    expect(functionsPolicy).toBe('iot-ingest-functions');
+    expect(policies.find((p) => p.keyName === functionsPolicy)).toEqual({ keyName: functionsPolicy, rights: 'ServiceConnect' });
+    // The hub's defaults stay, so operators and `az iot` keep working.
+    expect(policies.map((p) => p.keyName)).toEqual(['iothubowner', 'service', 'device', 'registryRead', 'registryReadWrite', functionsPolicy]);
+    expect(hubFile.outputs.has('functionsPolicyName')).toBe(true);
+    // Key Vault stores that policy's connection string, and nothing else names a policy.
+    const vault = bicep('infra/app/keyvault.bicep');
+    expect(vault.params.get('iotHubPolicyName')?.hasDefault).toBe(false);
+    const call = main.modules.find((m) => m.path === 'app/keyvault.bicep');
+    if (!call) throw new Error('main.bicep does not call app/keyvault.bicep');
+    const params = entry(main.tokens, call.bodyStart, 'params');
+    const passed = params ? entry(main.tokens, params.start, 'iotHubPolicyName') : undefined;
+    expect(passed && textOf(main.tokens, passed.start, passed.end)).toBe('iothub . outputs . functionsPolicyName');
+    expect(read('infra/app/keyvault.bicep')).toMatch(/listKeys\(resourceId\('Microsoft\.Devices\/IotHubs\/IotHubKeys', hub\.name, iotHubPolicyName\)/);
+    for (const file of bicepFiles) expect(read(file), file).not.toMatch(/SharedAccessKeyName=(service|iothubowner)\b/);
+  });
+
+  it('the deploying user gets Cosmos DB Built-in Data Reader (the CLI only reads); the Function keeps Data Contributor (it writes)', () => {
+    const rbac = bicep('infra/app/rbac.bicep');
+    const text = read('infra/app/rbac.bicep');
+    const varValue = (name: string): string | undefined => {
+      const v = rbac.vars.get(name);
+      return v ? String(literalOf(rbac.tokens.slice(v.start, v.end))) : undefined;
+    };
+    expect(varValue('cosmosDataReaderId')).toBe('00000000-0000-0000-0000-000000000001');
+    expect(varValue('cosmosDataContributorId')).toBe('00000000-0000-0000-0000-000000000002');
+    const roleOf = (symbol: string): string => {
+      const resource = rbac.resources.find((r) => r.symbol === symbol);
+      if (!resource) throw new Error(`rbac.bicep has no ${symbol}`);
+      const properties = entry(rbac.tokens, resource.bodyStart, 'properties');
+      const role = properties ? entry(rbac.tokens, properties.start, 'roleDefinitionId') : undefined;
+      return role ? textOf(rbac.tokens, role.start, role.end) : '';
+    };
+    expect(roleOf('userCosmosData')).toContain('cosmosDataReaderId');
+    expect(roleOf('appCosmosData')).toContain('cosmosDataContributorId');
+    // No assignment to the user carries a write role.
+    const userAssignments = text.split(/\n(?=resource )/).filter((block) => /principalId: userPrincipalId/.test(block));
+    expect(userAssignments.length).toBeGreaterThanOrEqual(2);
+    for (const block of userAssignments) expect(block).not.toMatch(/Contributor|Owner|cosmosDataContributorId/);
   });
 });
