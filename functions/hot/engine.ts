@@ -1,0 +1,286 @@
+/**
+ * The hot path's rule engine for one device: readings (and the sweep timer's clock) in, a new state and the
+ * alert transitions out. Pure: no I/O, no clock — time is the hub's `enqueuedAt`, or `nowMs` given by the
+ * sweep.
+ *
+ * Invariants:
+ * - Lifecycle per (rule, device): `raised` once when the condition starts to hold, `resolved` when it stops;
+ *   nothing while it keeps holding (the active alert is in the state).
+ * - Exactly once per reading: the state remembers the last applied position per partition
+ *   (sequenceNumber, index), so a redelivered batch changes nothing and raises nothing.
+ * - Deterministic: the same state and readings give the same state, transitions and alert ids; so two hosts
+ *   racing over one device (a partition moving) compute the same alerts, and the etag on the state document
+ *   decides which write counts.
+ * - Windows are tumbling, per device, aligned to the epoch, by the hub's time (`enqueuedAt`, Stream
+ *   Analytics' default without TIMESTAMP BY): a device's window closes when one of its readings falls in a
+ *   later window, or when the sweep finds it over (plus a grace). A reading for a window already closed is
+ *   late: counted, left out of the window.
+ * - Stale: raised by the sweep when the newest reading is older than `staleSeconds`; resolved by the next
+ *   reading. Devices are watched once they have sent one reading.
+ * - Every transition is also queued in the state (`outbox`), so it is stored and delivered even if the
+ *   host dies right after the state is written (alerts.ts, hotPath.ts).
+ */
+import type { AlertRuleKind, AlertState, AlertValue } from '@iot-ingest/contracts';
+import { alertId } from './alert-id.js';
+import { addToWindow, aggregate, compare, openWindow, windowStartMs } from './compare.js';
+import type { WindowAccumulator } from './compare.js';
+import { lookupField, lookupNumber } from './field.js';
+import type { Rule, RuleSet, StaleRule, ThresholdRule, WindowRule } from './rules.js';
+import { appliesTo } from './rules.js';
+
+/** What the engine needs of a record (contracts/record.ts). */
+export interface HotReading {
+  /** The record id (the alert's `readingId`). */
+  readonly id: string;
+  readonly deviceId: string;
+  readonly partition: string;
+  readonly sequenceNumber: number;
+  readonly index: number;
+  readonly enqueuedAtMs: number;
+  /** The JSON body; undefined for a non-JSON payload (it takes part only in stale rules). */
+  readonly body: unknown;
+}
+
+/** A raised alert, kept while its condition holds. */
+export interface ActiveAlert {
+  readonly alertId: string;
+  readonly kind: AlertRuleKind;
+  readonly at: string;
+  readonly value: AlertValue;
+  readonly readingId: string | null;
+}
+
+export interface Transition {
+  readonly alertId: string;
+  readonly rule: string;
+  readonly kind: AlertRuleKind;
+  readonly deviceId: string;
+  readonly state: AlertState;
+  readonly at: string;
+  readonly value: AlertValue;
+  readonly readingId: string | null;
+  /** For `resolved`: how it was raised (the alert document keeps both). */
+  readonly raised: ActiveAlert;
+}
+
+/** A transition not yet stored as a document, or not yet delivered to the webhook. */
+export interface OutboxEntry {
+  readonly transition: Transition;
+  readonly stored: boolean;
+  /** Webhook attempts made so far. */
+  readonly attempts: number;
+  /** Epoch ms before which the sweep leaves it alone (the handler is delivering it). */
+  readonly nextAttemptMs: number;
+}
+
+/** One device's hot-path state: a JSON document (store.ts keeps it in Cosmos with an etag). */
+export interface DeviceHotState {
+  readonly deviceId: string;
+  /** Per partition, the last applied position `[sequenceNumber, index]`. */
+  readonly applied: Readonly<Record<string, readonly [number, number]>>;
+  /** enqueuedAt (epoch ms) of the newest reading, null before the first. */
+  readonly lastSeenMs: number | null;
+  readonly lastReadingId: string | null;
+  /** The open window of each window rule. */
+  readonly windows: Readonly<Record<string, WindowAccumulator>>;
+  /** Per window rule, the end of the last closed window (earlier readings are late). */
+  readonly closedUntilMs: Readonly<Record<string, number>>;
+  /** Raised alerts by rule id. */
+  readonly active: Readonly<Record<string, ActiveAlert>>;
+  readonly outbox: readonly OutboxEntry[];
+}
+
+export interface ApplyStats {
+  applied: number;
+  duplicates: number;
+  late: number;
+}
+
+export interface EngineResult {
+  readonly state: DeviceHotState;
+  readonly transitions: readonly Transition[];
+}
+
+export function newDeviceState(deviceId: string): DeviceHotState {
+  return { deviceId, applied: {}, lastSeenMs: null, lastReadingId: null, windows: {}, closedUntilMs: {}, active: {}, outbox: [] };
+}
+
+/** A mutable copy, changed in place while one batch is applied. */
+interface Working {
+  deviceId: string;
+  applied: Record<string, readonly [number, number]>;
+  lastSeenMs: number | null;
+  lastReadingId: string | null;
+  windows: Record<string, WindowAccumulator>;
+  closedUntilMs: Record<string, number>;
+  active: Record<string, ActiveAlert>;
+  outbox: OutboxEntry[];
+}
+
+function working(state: DeviceHotState): Working {
+  return {
+    deviceId: state.deviceId,
+    applied: { ...state.applied },
+    lastSeenMs: state.lastSeenMs,
+    lastReadingId: state.lastReadingId,
+    windows: { ...state.windows },
+    closedUntilMs: { ...state.closedUntilMs },
+    active: { ...state.active },
+    outbox: [...state.outbox],
+  };
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+class Transitions {
+  readonly list: Transition[] = [];
+  constructor(private readonly w: Working) {}
+
+  raise(rule: Rule, start: string, at: string, value: AlertValue, readingId: string | null): void {
+    const active: ActiveAlert = { alertId: alertId(rule.id, this.w.deviceId, start), kind: rule.kind, at, value, readingId };
+    this.w.active[rule.id] = active;
+    this.push({ ...active, rule: rule.id, deviceId: this.w.deviceId, state: 'raised', raised: active });
+  }
+
+  resolve(ruleId: string, at: string, value: AlertValue, readingId: string | null): void {
+    const active = this.w.active[ruleId];
+    if (!active) return;
+    delete this.w.active[ruleId];
+    this.push({ alertId: active.alertId, rule: ruleId, kind: active.kind, deviceId: this.w.deviceId, state: 'resolved', at, value, readingId, raised: active });
+  }
+
+  private push(transition: Transition): void {
+    this.list.push(transition);
+    this.w.outbox.push({ transition, stored: false, attempts: 0, nextAttemptMs: 0 });
+  }
+}
+
+/** Apply a device's readings, in partition order. Readings of other devices are ignored. */
+export function applyReadings(state: DeviceHotState, readings: readonly HotReading[], ruleSet: RuleSet, stats?: ApplyStats): EngineResult {
+  const w = working(state);
+  const out = new Transitions(w);
+  const first = readings.find((r) => r.deviceId === w.deviceId);
+  if (first) reconcile(w, ruleSet, out, iso(first.enqueuedAtMs));
+  const thresholds = ruleSet.thresholds.filter((r) => appliesTo(r, w.deviceId));
+  const windows = ruleSet.windows.filter((r) => appliesTo(r, w.deviceId));
+  const stale = ruleSet.stale.filter((r) => appliesTo(r, w.deviceId));
+
+  for (const reading of readings) {
+    if (reading.deviceId !== w.deviceId) continue;
+    const last = w.applied[reading.partition];
+    if (last && (reading.sequenceNumber < last[0] || (reading.sequenceNumber === last[0] && reading.index <= last[1]))) {
+      if (stats) stats.duplicates++;
+      continue;
+    }
+    w.applied[reading.partition] = [reading.sequenceNumber, reading.index];
+    if (stats) stats.applied++;
+    const at = iso(reading.enqueuedAtMs);
+
+    // A reading ends every silence.
+    const previousSeenMs = w.lastSeenMs;
+    for (const rule of stale) {
+      if (w.active[rule.id]) {
+        const gapSeconds = previousSeenMs === null ? null : Math.floor((reading.enqueuedAtMs - previousSeenMs) / 1000);
+        out.resolve(rule.id, at, gapSeconds, reading.id);
+      }
+    }
+    if (w.lastSeenMs === null || reading.enqueuedAtMs >= w.lastSeenMs) {
+      w.lastSeenMs = reading.enqueuedAtMs;
+      w.lastReadingId = reading.id;
+    }
+
+    for (const rule of windows) {
+      const start = windowStartMs(reading.enqueuedAtMs, rule.windowMs);
+      const open = w.windows[rule.id];
+      if (open && start > open.startMs) closeWindow(w, rule, out);
+      if (start < (w.closedUntilMs[rule.id] ?? Number.NEGATIVE_INFINITY) || (open && start < open.startMs)) {
+        if (stats) stats.late++;
+        continue;
+      }
+      const value = lookupNumber(reading.body, rule.field);
+      if (value === undefined) continue;
+      const current = w.windows[rule.id];
+      w.windows[rule.id] = current ? addToWindow(current, value, reading.id) : openWindow(start, value, reading.id);
+    }
+
+    for (const rule of thresholds) {
+      const value = lookupField(reading.body, rule.field);
+      if (value === undefined) continue;
+      const holds = compare(value, rule.op, rule.value);
+      if (holds === undefined) continue;
+      const active = w.active[rule.id];
+      if (holds && !active) out.raise(rule, reading.id, at, value, reading.id);
+      else if (!holds && active) out.resolve(rule.id, at, value, reading.id);
+    }
+  }
+  return { state: w, transitions: out.list };
+}
+
+/**
+ * The sweep timer's view of a device at `nowMs` (wall clock, same clock as the hub's enqueuedAt): stale
+ * deadlines passed, and windows over for longer than `windowGraceMs` (a device that stopped mid-window).
+ */
+export function sweepDevice(state: DeviceHotState, ruleSet: RuleSet, nowMs: number, windowGraceMs: number): EngineResult {
+  const w = working(state);
+  const out = new Transitions(w);
+  reconcile(w, ruleSet, out, iso(nowMs));
+  for (const rule of ruleSet.windows) {
+    const open = w.windows[rule.id];
+    if (open && appliesTo(rule, w.deviceId) && nowMs >= open.startMs + rule.windowMs + windowGraceMs) closeWindow(w, rule, out);
+  }
+  if (w.lastSeenMs !== null) {
+    for (const rule of ruleSet.stale) {
+      if (!appliesTo(rule, w.deviceId) || w.active[rule.id]) continue;
+      const deadlineMs = w.lastSeenMs + rule.staleMs;
+      if (nowMs >= deadlineMs) {
+        // Keyed by the last reading's time: the same silence is the same alert, however often the sweep runs.
+        out.raise(rule, `silent-since-${iso(w.lastSeenMs)}`, iso(deadlineMs), Math.floor((nowMs - w.lastSeenMs) / 1000), w.lastReadingId);
+      }
+    }
+  }
+  return { state: w, transitions: out.list };
+}
+
+/** When the sweep should look at this device next for stale rules (epoch ms), or null. */
+export function nextStaleDeadlineMs(state: DeviceHotState, ruleSet: RuleSet): number | null {
+  if (state.lastSeenMs === null) return null;
+  let next: number | null = null;
+  for (const rule of ruleSet.stale) {
+    if (!appliesTo(rule, state.deviceId) || state.active[rule.id]) continue;
+    const deadline = state.lastSeenMs + rule.staleMs;
+    if (next === null || deadline < next) next = deadline;
+  }
+  return next;
+}
+
+function closeWindow(w: Working, rule: WindowRule, out: Transitions): void {
+  const open = w.windows[rule.id];
+  if (!open) return;
+  delete w.windows[rule.id];
+  const endMs = open.startMs + rule.windowMs;
+  w.closedUntilMs[rule.id] = endMs;
+  const value = aggregate(open, rule.agg);
+  const holds = compare(value, rule.op, rule.value) === true;
+  const active = w.active[rule.id];
+  if (holds && !active) out.raise(rule, iso(open.startMs), iso(endMs), value, open.lastReadingId);
+  else if (!holds && active) out.resolve(rule.id, iso(endMs), value, open.lastReadingId);
+}
+
+/**
+ * Rules change between deployments: state of a rule that is gone (or no longer covers this device) is
+ * dropped, and its open alert resolved with a null value, so nothing stays raised forever.
+ */
+function reconcile(w: Working, ruleSet: RuleSet, out: Transitions, atIso: string): void {
+  const current = new Map<string, Rule>(ruleSet.rules.filter((r) => appliesTo(r, w.deviceId)).map((r) => [r.id, r]));
+  for (const ruleId of Object.keys(w.windows)) {
+    if (current.get(ruleId)?.kind !== 'window') delete w.windows[ruleId];
+  }
+  for (const ruleId of Object.keys(w.closedUntilMs)) {
+    if (current.get(ruleId)?.kind !== 'window') delete w.closedUntilMs[ruleId];
+  }
+  for (const [ruleId, active] of Object.entries(w.active)) {
+    if (current.get(ruleId)?.kind !== active.kind) out.resolve(ruleId, atIso, null, null);
+  }
+}
+
+export type { StaleRule, ThresholdRule, WindowRule };
