@@ -59,3 +59,37 @@ export function alertsQuery(options: { openOnly: boolean; top?: number }): strin
   const open = options.openOnly ? " AND c.state = 'raised'" : '';
   return `SELECT ${top}c.id, c.rule, c.kind, c.deviceId, c.state, c.at, c.value, c.readingId, c.resolvedAt, c.resolvedValue, c.resolvedReadingId, c.webhook FROM c WHERE c.type = 'alert'${open} ORDER BY c.at DESC`;
 }
+
+/**
+ * The request body schema to paste into a Logic Apps "When a HTTP request is received" trigger (with
+ * schema validation on, Logic Apps answers 400 to a body that does not match it).
+ */
+export const ALERT_WEBHOOK_SCHEMA = {
+  type: 'object',
+  properties: {
+    rule: { type: 'string' },
+    deviceId: { type: 'string' },
+    state: { type: 'string', enum: ['raised', 'resolved'] },
+    value: { type: ['number', 'string', 'boolean', 'null'] },
+    at: { type: 'string', format: 'date-time' },
+    readingId: { type: ['string', 'null'] },
+  },
+  required: ['rule', 'deviceId', 'state', 'value', 'at', 'readingId'],
+  additionalProperties: false,
+} as const;
+
+/** What is wrong with a webhook body by that schema (empty: nothing). */
+export function alertWebhookBodyProblems(body: unknown): string[] {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return ['the body is not a JSON object'];
+  const b = body as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const key of ALERT_WEBHOOK_SCHEMA.required) if (!Object.hasOwn(b, key)) problems.push(`${key} is required`);
+  for (const key of Object.keys(b)) if (!Object.hasOwn(ALERT_WEBHOOK_SCHEMA.properties, key)) problems.push(`${key} is not a property of the schema`);
+  if (Object.hasOwn(b, 'rule') && typeof b.rule !== 'string') problems.push('rule must be a string');
+  if (Object.hasOwn(b, 'deviceId') && typeof b.deviceId !== 'string') problems.push('deviceId must be a string');
+  if (Object.hasOwn(b, 'state') && b.state !== 'raised' && b.state !== 'resolved') problems.push("state must be 'raised' or 'resolved'");
+  if (Object.hasOwn(b, 'value') && b.value !== null && !['number', 'string', 'boolean'].includes(typeof b.value)) problems.push('value must be a number, string, boolean or null');
+  if (Object.hasOwn(b, 'at') && (typeof b.at !== 'string' || Number.isNaN(Date.parse(b.at)) || !/^\d{4}-\d\d-\d\dT/.test(b.at))) problems.push('at must be an ISO 8601 date-time');
+  if (Object.hasOwn(b, 'readingId') && b.readingId !== null && typeof b.readingId !== 'string') problems.push('readingId must be a string or null');
+  return problems;
+}

@@ -9,3 +9,4 @@ export * from './registry.js';
 export * from './envelope.js';
 export * from './record.js';
 export * from './cosmos.js';
+export * from './alerts.js';

@@ -24,6 +24,8 @@ export interface Runtime {
   readonly config: FunctionsConfig;
   readonly counters: FunctionCounters;
   cosmosContainer(): Container;
+  /** The hot path's container (`COSMOS_ALERTS_CONTAINER`), on the same client. */
+  alertsContainer(): Container;
   coldContainer(): ContainerClient;
   parquetContainer(): ContainerClient;
   deadLetterContainer(): ContainerClient;
@@ -39,6 +41,16 @@ export function createRuntime(config: FunctionsConfig): Runtime {
   let blobs: BlobServiceClient | undefined;
   let analytics: IoTAnalyticsClient | undefined;
 
+  const cosmosAccount = (): { client: CosmosClient; container: Container } => {
+    if (!cosmos) {
+      const { endpoint, key, caCertPath, database, container } = config.cosmos;
+      const options = cosmosClientOptions({ endpoint, key, caCertPath, credential: key ? undefined : azureCredential() });
+      const client = new CosmosClient(options);
+      cosmos = { client, agent: options.agent, container: client.database(database).container(container) };
+    }
+    return cosmos;
+  };
+
   const blobService = (): BlobServiceClient => {
     const { connectionString, accountUrl } = config.storage;
     blobs ??= connectionString
@@ -50,15 +62,8 @@ export function createRuntime(config: FunctionsConfig): Runtime {
   return {
     config,
     counters: newCounters(),
-    cosmosContainer() {
-      if (!cosmos) {
-        const { endpoint, key, caCertPath, database, container } = config.cosmos;
-        const options = cosmosClientOptions({ endpoint, key, caCertPath, credential: key ? undefined : azureCredential() });
-        const client = new CosmosClient(options);
-        cosmos = { client, agent: options.agent, container: client.database(database).container(container) };
-      }
-      return cosmos.container;
-    },
+    cosmosContainer: () => cosmosAccount().container,
+    alertsContainer: () => cosmosAccount().client.database(config.cosmos.database).container(config.hot.alertsContainer),
     coldContainer: () => blobService().getContainerClient(config.storage.coldContainer),
     parquetContainer: () => blobService().getContainerClient(config.storage.parquetContainer),
     deadLetterContainer: () => blobService().getContainerClient(config.storage.deadLetterContainer),

@@ -7,6 +7,8 @@
  */
 import { parseConnectorConfig } from '@iot-ingest/batching';
 import type { ConnectorConfig } from '@iot-ingest/batching';
+import { parseHotSettings } from './hot/config.js';
+import type { HotSettings } from './hot/config.js';
 
 export type Settings = Readonly<Record<string, string | undefined>>;
 
@@ -81,6 +83,7 @@ export interface FunctionsConfig {
   readonly cosmos: CosmosSettings;
   readonly storage: StorageSettings;
   readonly analytics: AnalyticsSettings;
+  readonly hot: HotSettings;
 }
 
 export interface SettingIssue {
@@ -224,6 +227,10 @@ export function parseFunctionsConfig(
     for (const issue of connector.issues) issues.push({ setting: issue.parameter, message: issue.message });
   }
 
+  // Hot path (functions/hot/config.ts).
+  const hot = parseHotSettings(get);
+  issues.push(...hot.issues);
+
   if (issues.length > 0 || !connector.ok) return { ok: false, issues };
   return {
     ok: true,
@@ -252,6 +259,7 @@ export function parseFunctionsConfig(
         connector: connector.config,
         forwardBudgetMs: Number(budgetText) * 1000,
       },
+      hot: hot.settings,
     }),
   };
 }

@@ -19,8 +19,30 @@ export interface FunctionCounters {
   deadLettered: number;
   /** Malformed events or envelope entries seen. */
   malformed: number;
+  /** Hot path: alert transitions written (each once, however often its events are redelivered). */
+  alertsRaised: number;
+  alertsResolved: number;
+  /** Hot path: webhook notifications delivered, and given up (refused, or out of attempts). */
+  webhookDelivered: number;
+  webhookFailed: number;
+  /** Hot path: readings that arrived for a window already closed (left out of it). */
+  lateReadings: number;
 }
 
 export function newCounters(): FunctionCounters {
-  return { documents: 0, latestUpdated: 0, blobs: 0, coldAlreadyStored: 0, parquetFiles: 0, forwarded: 0, deadLettered: 0, malformed: 0 };
+  return {
+    documents: 0,
+    latestUpdated: 0,
+    blobs: 0,
+    coldAlreadyStored: 0,
+    parquetFiles: 0,
+    forwarded: 0,
+    deadLettered: 0,
+    malformed: 0,
+    alertsRaised: 0,
+    alertsResolved: 0,
+    webhookDelivered: 0,
+    webhookFailed: 0,
+    lateReadings: 0,
+  };
 }

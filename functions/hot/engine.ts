@@ -101,6 +101,11 @@ export interface EngineResult {
   readonly transitions: readonly Transition[];
 }
 
+export interface SweepResult extends EngineResult {
+  /** Whether the state changed (a window closed, an alert raised, a removed rule's state dropped). */
+  readonly changed: boolean;
+}
+
 export function newDeviceState(deviceId: string): DeviceHotState {
   return { deviceId, applied: {}, lastSeenMs: null, lastReadingId: null, windows: {}, closedUntilMs: {}, active: {}, outbox: [] };
 }
@@ -220,7 +225,7 @@ export function applyReadings(state: DeviceHotState, readings: readonly HotReadi
  * The sweep timer's view of a device at `nowMs` (wall clock, same clock as the hub's enqueuedAt): stale
  * deadlines passed, and windows over for longer than `windowGraceMs` (a device that stopped mid-window).
  */
-export function sweepDevice(state: DeviceHotState, ruleSet: RuleSet, nowMs: number, windowGraceMs: number): EngineResult {
+export function sweepDevice(state: DeviceHotState, ruleSet: RuleSet, nowMs: number, windowGraceMs: number): SweepResult {
   const w = working(state);
   const out = new Transitions(w);
   reconcile(w, ruleSet, out, iso(nowMs));
@@ -238,7 +243,11 @@ export function sweepDevice(state: DeviceHotState, ruleSet: RuleSet, nowMs: numb
       }
     }
   }
-  return { state: w, transitions: out.list };
+  const changed =
+    out.list.length > 0 ||
+    Object.keys(w.windows).length !== Object.keys(state.windows).length ||
+    Object.keys(w.closedUntilMs).length !== Object.keys(state.closedUntilMs).length;
+  return { state: w, transitions: out.list, changed };
 }
 
 /** When the sweep should look at this device next for stale rules (epoch ms), or null. */

@@ -1,0 +1,294 @@
+/**
+ * The hot path's I/O around the pure engine, one per worker runtime, shared by the `hotPath` trigger and
+ * the `hotSweep` timer: states cached with their etags, loaded and saved per batch, the outbox stored as
+ * alert documents and delivered to the webhook.
+ *
+ * Order of effects (what makes a crash at any point harmless):
+ * 1. state saved with its new transitions in the outbox, each leased for OUTBOX_LEASE_MS so the sweep on
+ *    another host leaves them to us — conditional on the etag (conflict: re-read, re-apply, the positions
+ *    skip what the other writer already applied);
+ * 2. alert documents written (create for raised, final write for resolved: idempotent);
+ * 3. webhook POSTs, a few quick attempts;
+ * 4. state saved again without what was done (what still waits carries its next attempt time, and the
+ *    sweep retries it).
+ * Dying after 1 leaves the work in the stored outbox (the sweep does it after the lease); after 2 or 3,
+ * at worst a notification is delivered twice (same `x-iot-ingest-alert-id`). Nothing raises twice.
+ */
+import type { Logger } from 'pino';
+import type { TelemetryRecord } from '@iot-ingest/contracts';
+import { transitionKey, webhookBody } from './alerts.js';
+import type { HotSettings } from './config.js';
+import { applyReadings, newDeviceState, nextStaleDeadlineMs, sweepDevice } from './engine.js';
+import type { ApplyStats, DeviceHotState, HotReading, OutboxEntry, Transition } from './engine.js';
+import type { HotStore, StoredState } from './store.js';
+import { nextRetryDelayMs, postWithRetry } from './webhook.js';
+import type { DeliveryResult } from './webhook.js';
+
+/** How long a fresh outbox entry belongs to the host that wrote it before the sweep may take it over. */
+export const OUTBOX_LEASE_MS = 30_000;
+/** Conditional-write rounds per batch before it fails (and the host retries the batch). */
+const MAX_SAVE_ROUNDS = 6;
+/** Devices whose outbox is delivered at once (each device's own entries stay in order). */
+const DELIVERY_CONCURRENCY = 8;
+
+export interface HotCounters {
+  alertsRaised: number;
+  alertsResolved: number;
+  webhookDelivered: number;
+  webhookFailed: number;
+  lateReadings: number;
+}
+
+export interface BatchResult extends ApplyStats {
+  readonly devices: number;
+  readonly transitions: number;
+  readonly conflicts: number;
+}
+
+export interface HotProcessorOptions {
+  readonly settings: HotSettings;
+  readonly store: HotStore;
+  readonly counters: HotCounters;
+  readonly now?: () => number;
+  /** Inline webhook backoff (tests shorten it). */
+  readonly inlineBackoffMs?: readonly number[];
+}
+
+export class HotProcessor {
+  private readonly cache = new Map<string, StoredState>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: HotProcessorOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  get hasRules(): boolean {
+    return this.options.settings.ruleSet.rules.length > 0;
+  }
+
+  /** One trigger batch's records (any devices, partition order). Throws only if Cosmos fails: the host then replays the batch. */
+  async processRecords(records: readonly TelemetryRecord[], log: Logger): Promise<BatchResult> {
+    const stats: ApplyStats = { applied: 0, duplicates: 0, late: 0 };
+    if (!this.hasRules || records.length === 0) return { ...stats, devices: 0, transitions: 0, conflicts: 0 };
+    const byDevice = new Map<string, HotReading[]>();
+    for (const record of records) {
+      const reading = toHotReading(record);
+      if (!reading) continue;
+      let list = byDevice.get(reading.deviceId);
+      if (!list) byDevice.set(reading.deviceId, (list = []));
+      list.push(reading);
+    }
+    const { ruleSet } = this.options.settings;
+    let conflicts = 0;
+    const mine: Transition[] = [];
+    let pending = [...byDevice.keys()];
+    for (let round = 1; pending.length > 0; round++) {
+      if (round > MAX_SAVE_ROUNDS) throw new Error(`hot path: the state of ${pending.length} device(s) kept changing under this batch (e.g. '${pending[0]}')`);
+      const current = await this.states(pending);
+      const writes: Array<{ deviceId: string; state: DeviceHotState; etag: string | undefined; transitions: readonly Transition[]; stats: ApplyStats }> = [];
+      for (const deviceId of pending) {
+        const stored = current.get(deviceId)!;
+        const deviceStats: ApplyStats = { applied: 0, duplicates: 0, late: 0 };
+        const result = applyReadings(stored.state, byDevice.get(deviceId)!, ruleSet, deviceStats);
+        if (deviceStats.applied === 0) {
+          addStats(stats, deviceStats); // a redelivery: nothing to write
+          continue;
+        }
+        writes.push({ deviceId, state: leaseNew(result.state, this.now()), etag: stored.etag, transitions: result.transitions, stats: deviceStats });
+      }
+      const outcomes = await this.saveAll(writes);
+      const retry: string[] = [];
+      writes.forEach((w, i) => {
+        if (!outcomes[i]!.ok) return void retry.push(w.deviceId);
+        mine.push(...w.transitions);
+        addStats(stats, w.stats);
+      });
+      if (retry.length > 0) log.debug({ devices: retry.length, round }, 'hot state changed under this batch; re-reading');
+      conflicts += retry.length;
+      pending = retry;
+    }
+    this.options.counters.lateReadings += stats.late;
+    this.count(mine);
+    const chosen = new Set(mine);
+    await this.flush(
+      [...new Set(mine.map((t) => t.deviceId))],
+      (entry) => chosen.has(entry.transition),
+      log,
+    );
+    return { ...stats, devices: byDevice.size, transitions: mine.length, conflicts };
+  }
+
+  /**
+   * The timer's pass at `nowMs`: stale devices, windows a device stopped feeding, and deliveries due for
+   * a retry. A device changed meanwhile by its partition's owner is left to the next sweep.
+   */
+  async sweep(log: Logger): Promise<{ devices: number; transitions: number; delivered: number }> {
+    const nowMs = this.now();
+    const due = await this.options.store.dueStates(nowMs);
+    const { ruleSet, windowGraceMs } = this.options.settings;
+    const writes: Array<{ deviceId: string; state: DeviceHotState; etag: string | undefined; transitions: readonly Transition[] }> = [];
+    const unchanged: string[] = [];
+    for (const stored of due) {
+      const deviceId = stored.state.deviceId;
+      const result = sweepDevice(stored.state, ruleSet, nowMs, windowGraceMs);
+      if (result.changed) writes.push({ deviceId, state: leaseNew(result.state, nowMs), etag: stored.etag, transitions: result.transitions });
+      else {
+        // Only a delivery is due: work from the stored document as it is.
+        this.cache.set(deviceId, stored);
+        unchanged.push(deviceId);
+      }
+    }
+    const outcomes = await this.saveAll(writes);
+    const saved = writes.filter((_, i) => outcomes[i]!.ok);
+    const transitions = saved.flatMap((w) => w.transitions);
+    this.count(transitions);
+    const fresh = new Set(transitions);
+    const before = this.options.counters.webhookDelivered;
+    await this.flush(
+      [...saved.map((w) => w.deviceId), ...unchanged],
+      (entry) => fresh.has(entry.transition) || entry.nextAttemptMs <= nowMs,
+      log,
+    );
+    return { devices: saved.length, transitions: transitions.length, delivered: this.options.counters.webhookDelivered - before };
+  }
+
+  /** States for the devices: from the cache, the rest with one bulk read. */
+  private async states(deviceIds: readonly string[]): Promise<Map<string, StoredState>> {
+    const out = new Map<string, StoredState>();
+    const missing: string[] = [];
+    for (const deviceId of deviceIds) {
+      const cached = this.cache.get(deviceId);
+      if (cached) out.set(deviceId, cached);
+      else missing.push(deviceId);
+    }
+    const loaded = await this.options.store.load(missing, newDeviceState);
+    for (const [deviceId, stored] of loaded) {
+      this.cache.set(deviceId, stored);
+      out.set(deviceId, stored);
+    }
+    return out;
+  }
+
+  /** Conditional writes; the cache follows what was written, and forgets what another writer changed. */
+  private async saveAll(entries: ReadonlyArray<{ deviceId: string; state: DeviceHotState; etag: string | undefined }>): Promise<Array<{ ok: boolean }>> {
+    const { ruleSet, windowGraceMs } = this.options.settings;
+    const outcomes = await this.options.store.save(entries.map((e) => ({ state: e.state, etag: e.etag, nextDueMs: nextDueMs(e.state, ruleSet, windowGraceMs) })));
+    outcomes.forEach((outcome, i) => {
+      const { deviceId, state } = entries[i]!;
+      if (outcome.ok) this.cache.set(deviceId, { state, etag: outcome.etag });
+      else this.cache.delete(deviceId);
+    });
+    return outcomes;
+  }
+
+  /** Store and deliver the chosen outbox entries of these devices, then save what is left of each outbox. */
+  private async flush(deviceIds: readonly string[], chosen: (entry: OutboxEntry) => boolean, log: Logger): Promise<void> {
+    const work = deviceIds
+      .map((deviceId) => ({ deviceId, stored: this.cache.get(deviceId) }))
+      .filter((w): w is { deviceId: string; stored: StoredState } => w.stored !== undefined && w.stored.state.outbox.some(chosen));
+    if (work.length === 0) return;
+    const toStore = work.flatMap((w) => w.stored.state.outbox.filter((e) => chosen(e) && !e.stored).map((e) => e.transition));
+    await this.options.store.storeAlerts(toStore);
+
+    const failed: Transition[] = [];
+    const nextOutboxes = new Map<string, OutboxEntry[]>();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < work.length) {
+        const { deviceId, stored } = work[next++]!;
+        nextOutboxes.set(deviceId, await this.deliver(stored.state.outbox, chosen, failed, log));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DELIVERY_CONCURRENCY, work.length) }, worker));
+    if (failed.length > 0) await this.options.store.markWebhookFailed(failed).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not mark alerts webhook: failed'));
+
+    // What is left of each outbox, saved; a conflict means another writer took the device over and will
+    // deliver what its copy still lists (at worst a repeat the receiver recognises by its header).
+    const saves = work.map(({ deviceId, stored }) => ({ deviceId, state: { ...stored.state, outbox: nextOutboxes.get(deviceId)! }, etag: stored.etag }));
+    await this.saveAll(saves);
+  }
+
+  /** One device's outbox, in order: what remains after delivering the chosen entries. */
+  private async deliver(outbox: readonly OutboxEntry[], chosen: (entry: OutboxEntry) => boolean, failed: Transition[], log: Logger): Promise<OutboxEntry[]> {
+    const { webhookUrl, webhookTimeoutMs, webhookMaxAttempts } = this.options.settings;
+    const remaining: OutboxEntry[] = [];
+    let blocked = false; // a later notification of a device never overtakes an earlier one
+    for (const entry of outbox) {
+      if (!chosen(entry) || blocked) {
+        // Still waiting (its own retry time, or behind one that is): it stays, and so does all after it.
+        remaining.push(entry.stored || !chosen(entry) ? entry : { ...entry, stored: true });
+        blocked = true;
+        continue;
+      }
+      if (webhookUrl === undefined) continue; // stored; no webhook configured
+      const t = entry.transition;
+      const result: DeliveryResult = await postWithRetry({ url: webhookUrl, timeoutMs: webhookTimeoutMs }, webhookBody(t), transitionKey(t), this.options.inlineBackoffMs);
+      if (result.kind === 'delivered') {
+        this.options.counters.webhookDelivered++;
+        continue;
+      }
+      const attempts = entry.attempts + 1;
+      if (result.kind === 'refused' || attempts >= webhookMaxAttempts) {
+        this.options.counters.webhookFailed++;
+        failed.push(t);
+        log.error({ alertId: t.alertId, state: t.state, attempts, reason: result.reason }, 'alert webhook notification given up');
+        continue;
+      }
+      blocked = true;
+      log.warn({ alertId: t.alertId, state: t.state, attempts, reason: result.reason }, 'alert webhook not reached; the sweep retries');
+      remaining.push({ ...entry, stored: true, attempts, nextAttemptMs: this.now() + nextRetryDelayMs(attempts) });
+    }
+    return remaining;
+  }
+
+  /** Forget cached states (tests: a host that restarts; another host took the partition). */
+  forgetCache(): void {
+    this.cache.clear();
+  }
+
+  private count(transitions: readonly Transition[]): void {
+    for (const t of transitions) {
+      if (t.state === 'raised') this.options.counters.alertsRaised++;
+      else this.options.counters.alertsResolved++;
+    }
+  }
+}
+
+function addStats(into: ApplyStats, from: ApplyStats): void {
+  into.applied += from.applied;
+  into.duplicates += from.duplicates;
+  into.late += from.late;
+}
+
+/** New outbox entries (attempt time 0) get a lease: the sweep leaves them to this host for a while. */
+function leaseNew(state: DeviceHotState, nowMs: number): DeviceHotState {
+  if (!state.outbox.some((e) => e.nextAttemptMs === 0)) return state;
+  return { ...state, outbox: state.outbox.map((e) => (e.nextAttemptMs === 0 ? { ...e, nextAttemptMs: nowMs + OUTBOX_LEASE_MS } : e)) };
+}
+
+/** When the sweep next has work for this device: an outbox retry, a window to close, a stale deadline. */
+export function nextDueMs(state: DeviceHotState, ruleSet: HotSettings['ruleSet'], windowGraceMs: number): number | null {
+  const candidates: number[] = state.outbox.map((e) => e.nextAttemptMs);
+  for (const rule of ruleSet.windows) {
+    const open = state.windows[rule.id];
+    if (open) candidates.push(open.startMs + rule.windowMs + windowGraceMs);
+  }
+  const stale = nextStaleDeadlineMs(state, ruleSet);
+  if (stale !== null) candidates.push(stale);
+  return candidates.length === 0 ? null : Math.min(...candidates);
+}
+
+/** A record as the engine reads it; undefined when it cannot be placed in time. */
+export function toHotReading(record: TelemetryRecord): HotReading | undefined {
+  const enqueuedAtMs = Date.parse(record.enqueuedAt);
+  if (!Number.isFinite(enqueuedAtMs)) return undefined;
+  return {
+    id: record.id,
+    deviceId: record.deviceId,
+    partition: record.partition,
+    sequenceNumber: record.sequenceNumber,
+    index: record.index,
+    enqueuedAtMs,
+    body: record.body,
+  };
+}
