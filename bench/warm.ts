@@ -7,7 +7,6 @@
  * Earlier lines also print the cold path's blob writes per batch and the forwarder's BatchPutMessage
  * calls per channel for a typical trigger batch (the real grouping code, no servers needed).
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import https from 'node:https';
 import net from 'node:net';
@@ -24,6 +23,8 @@ import type { Reading } from '../functions/record.js';
 import { loadConnectorConfig } from '../batching/config.js';
 import type { ConnectorConfig } from '../batching/config.js';
 import type { Sink } from '../batching/types.js';
+import { startCosmosChild } from './cosmos-child.js';
+import type { CosmosChild } from './cosmos-child.js';
 
 /** How many BatchPutMessage calls per channel forwarding these readings takes (no network: a counting sink). */
 async function countBatchPutCalls(
@@ -61,44 +62,6 @@ const NAIVE_RECORDS_RTT = Number(process.env.BENCH_WARM_NAIVE_RTT_RECORDS ?? 1_0
 const DEVICES = 50;
 const TTL_SECONDS = 30 * 24 * 3600;
 const ONE_WAY_DELAY_MS = 2.5;
-
-interface CosmosChild {
-  endpoint: string;
-  key: string;
-  database: string;
-  caCertPath: string;
-  stop(): Promise<void>;
-}
-
-/** The devstack Cosmos server in its own process (`npm run cosmos` with a temp state dir and a free port). */
-async function startCosmosChild(dir: string): Promise<CosmosChild> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'devstack/cosmos/main.ts', '--port', '0'], {
-    env: { ...process.env, IOT_INGEST_DEVSTACK_DIR: dir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      if (output.includes('Cosmos DB server on')) resolve();
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code) => reject(new Error(`cosmos child exited (${String(code)}): ${output.slice(-500)}`)));
-  });
-  const connections = JSON.parse(await readFile(path.join(dir, 'connections.json'), 'utf8')) as {
-    cosmos: { endpoint: string; key: string; database: string; caCertPath: string };
-  };
-  return {
-    ...connections.cosmos,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
-}
 
 /** A TCP proxy that delays every chunk by `delayMs` in each direction, keeping order. */
 async function startDelayProxy(
