@@ -8,6 +8,7 @@ import { register as registerQuery } from './commands/query.js';
 import { register as registerDevices } from './commands/devices.js';
 import { register as registerCold } from './commands/cold.js';
 import { terminalText } from './output.js';
+import { register as registerAlerts } from './commands/alerts.js';
 
 export function buildProgram(): Command {
   const program = new Command('iot-ingest')
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerQuery(program);
   registerDevices(program);
   registerCold(program);
+  registerAlerts(program);
   return program;
 }
 

@@ -57,7 +57,7 @@ export interface AlertDocument {
 export function alertsQuery(options: { openOnly: boolean; top?: number }): string {
   const top = options.top === undefined ? '' : `TOP ${Math.max(1, Math.floor(options.top))} `;
   const open = options.openOnly ? " AND c.state = 'raised'" : '';
-  return `SELECT ${top}c.id, c.rule, c.kind, c.deviceId, c.state, c.at, c.value, c.readingId, c.resolvedAt, c.resolvedValue, c.resolvedReadingId, c.webhook FROM c WHERE c.type = 'alert'${open} ORDER BY c.at DESC`;
+  return `SELECT ${top}c.id, c.rule, c.kind, c.deviceId, c.state, c.at, c["value"], c.readingId, c.resolvedAt, c.resolvedValue, c.resolvedReadingId, c.webhook FROM c WHERE c.type = 'alert'${open} ORDER BY c.at DESC`;
 }
 
 /**

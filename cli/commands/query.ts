@@ -18,7 +18,8 @@ const formatOption = (): Option =>
     ...OUTPUT_FORMATS,
   ]);
 
-function write(text: string): Promise<void> {
+/** Write to stdout; a reader that stopped early (`| head`) is not an error. */
+export function write(text: string): Promise<void> {
   return new Promise((resolve, reject) =>
     process.stdout.write(text, (err) => {
       // A reader that stopped early (`| head`) is not an error of the query.

@@ -37,6 +37,8 @@ export interface SimulatorOptions {
   readonly trackReadings?: boolean;
   /** At most this many unacknowledged publishes per device; the schedule waits beyond it. Default 1000. */
   readonly maxInFlightPerDevice?: number;
+  /** Probability per reading that a heat anomaly starts (telemetry.ts), 0–1. Default 0. */
+  readonly anomalyRate?: number;
   /** Called on send failures (for logging); never throws into the loop. */
   readonly onError?: (deviceId: string, err: Error) => void;
 }
@@ -52,6 +54,8 @@ export interface SimulatorCounters {
   readonly statusFail: number;
   /** Fail statuses by error code. */
   readonly statusFailByError: Readonly<Record<string, number>>;
+  /** Heat anomalies injected (anomalyRate). */
+  readonly anomalies: number;
 }
 
 export interface TrackedReading {
@@ -136,7 +140,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         slots.push({
           id,
           path: 'direct',
-          model: new SensorModel(id, undefined, firstSeq),
+          model: new SensorModel(id, undefined, firstSeq, options.anomalyRate ?? 0),
           client,
           inFlight: 0,
           issued: 0,
@@ -170,7 +174,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         slots.push({
           id,
           path: 'greengrass',
-          model: new SensorModel(id, undefined, firstSeq),
+          model: new SensorModel(id, undefined, firstSeq, options.anomalyRate ?? 0),
           client,
           inFlight: 0,
           issued: 0,
@@ -254,6 +258,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       statusSuccess,
       statusFail,
       statusFailByError: { ...failByError },
+      anomalies: slots.reduce((sum, slot) => sum + slot.model.anomalyCount, 0),
     }),
     sent,
     statusById,

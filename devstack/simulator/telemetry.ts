@@ -31,9 +31,21 @@ function clamp(value: number, low: number, high: number): number {
 
 const round = (value: number, digits: number): number => Number(value.toFixed(digits));
 
-/** One device's sensor state: call `next(nowMs)` for each reading. */
+/** An injected anomaly: the temperature this much higher, for this long (wall-clock ms of the readings). */
+export const ANOMALY_TEMPERATURE_RISE_C = [10, 14] as const;
+export const ANOMALY_DURATION_MS = [8_000, 15_000] as const;
+
+/**
+ * One device's sensor state: call `next(nowMs)` for each reading. With `anomalyRate` > 0 each reading
+ * starts a heat anomaly with that probability (none while one lasts): the temperature jumps by 10–14 °C
+ * for 8–15 s, then returns — what a hot-path threshold rule should raise and resolve. The anomalies come
+ * from a second seeded generator, so the readings outside them are the same as without anomalies.
+ */
 export class SensorModel {
   private readonly random: () => number;
+  private readonly anomalyRandom: () => number;
+  private anomaly: { untilMs: number; riseC: number } | undefined;
+  private anomalies = 0;
   private seq = 0;
   private temperatureC: number;
   private humidityPct: number;
@@ -43,12 +55,20 @@ export class SensorModel {
     readonly deviceId: string,
     seed = hashSeed(deviceId),
     firstSeq = 0,
+    private readonly anomalyRate = 0,
   ) {
+    if (!(anomalyRate >= 0 && anomalyRate <= 1)) throw new Error(`anomaly rate: '${anomalyRate}' must be from 0 to 1`);
     this.random = seededRandom(seed);
+    this.anomalyRandom = seededRandom((seed ^ 0x5bd1e995) >>> 0);
     this.seq = firstSeq;
     this.temperatureC = 18 + this.random() * 8;
     this.humidityPct = 35 + this.random() * 25;
     this.vibrationMmS = 0.5 + this.random() * 2;
+  }
+
+  /** Anomalies started so far. */
+  get anomalyCount(): number {
+    return this.anomalies;
   }
 
   /** The sequence number the next reading will carry. */
@@ -63,12 +83,20 @@ export class SensorModel {
     this.humidityPct = clamp(this.humidityPct + noise() * 0.5, 5, 95);
     this.vibrationMmS = clamp(this.vibrationMmS + noise() * 0.1, 0, 20);
     const seq = this.seq++;
+    if (this.anomaly && nowMs >= this.anomaly.untilMs) this.anomaly = undefined;
+    if (!this.anomaly && this.anomalyRate > 0 && this.anomalyRandom() < this.anomalyRate) {
+      const [minRise, maxRise] = ANOMALY_TEMPERATURE_RISE_C;
+      const [minMs, maxMs] = ANOMALY_DURATION_MS;
+      this.anomaly = { untilMs: nowMs + minMs + this.anomalyRandom() * (maxMs - minMs), riseC: minRise + this.anomalyRandom() * (maxRise - minRise) };
+      this.anomalies++;
+    }
+    const riseC = this.anomaly?.riseC ?? 0;
     return {
       readingId: `${this.deviceId}:${seq}`,
       deviceId: this.deviceId,
       seq,
       ts: new Date(nowMs).toISOString(),
-      temperatureC: round(this.temperatureC + noise() * 0.3, 2),
+      temperatureC: round(this.temperatureC + riseC + noise() * 0.3, 2),
       humidityPct: round(clamp(this.humidityPct + noise() * 1, 0, 100), 1),
       // Occasional spikes, as a real accelerometer shows.
       vibrationMmS: round(this.vibrationMmS + Math.abs(noise()) * (this.random() < 0.02 ? 8 : 0.4), 3),

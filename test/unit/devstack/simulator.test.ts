@@ -80,3 +80,29 @@ describe('Greengrass-style publications', () => {
     expect(deviceIds({ devices: 0 })).toEqual({ direct: [], greengrass: [] });
   });
 });
+
+describe('injected anomalies (--anomaly)', () => {
+  it('an anomaly raises the temperature by 10–14 °C for 8–15 s, then it returns', () => {
+    const plain = new SensorModel('dev-4');
+    const anomalous = new SensorModel('dev-4', undefined, 0, 0.01);
+    const rises = Array.from({ length: 20_000 }, (_, i) => anomalous.next(i * 100).temperatureC - plain.next(i * 100).temperatureC);
+    const hot = rises.map((r) => r > 9.5);
+    expect(anomalous.anomalyCount).toBeGreaterThan(5);
+    for (const r of rises) expect(r < 0.001 || (r > 9.5 && r < 14.01)).toBe(true);
+    // Episode lengths, in readings 100 ms apart.
+    const lengths: number[] = [];
+    let run = 0;
+    for (const h of [...hot, false]) {
+      if (h) run++;
+      else if (run > 0) lengths.push(run), (run = 0);
+    }
+    expect(Math.min(...lengths.slice(0, -1))).toBeGreaterThanOrEqual(80);
+    expect(Math.max(...lengths)).toBeLessThanOrEqual(151);
+  });
+
+  it('without anomalies the readings are unchanged (a second generator decides them)', () => {
+    const a = new SensorModel('dev-5');
+    const b = new SensorModel('dev-5', undefined, 0, 0);
+    expect(Array.from({ length: 100 }, (_, i) => b.next(i))).toEqual(Array.from({ length: 100 }, (_, i) => a.next(i)));
+  });
+});
