@@ -33,6 +33,8 @@ export interface Connections {
     [extra: string]: unknown;
   };
   iotAnalytics?: { endpoint: string; region: string; [extra: string]: unknown };
+  /** The devstack's alert webhook receiver; `url` carries its `sig` (a secret, like a Logic App trigger URL). */
+  alertWebhook?: { url: string; [extra: string]: unknown };
   devstack?: { statusUrl?: string; components?: readonly string[]; [extra: string]: unknown };
   ready?: boolean;
   [extra: string]: unknown;

@@ -68,7 +68,11 @@ export function endpointLines(connections: Connections, dir: string): string[] {
   if (c.cosmos)
     lines.push(`  Cosmos DB                  ${c.cosmos.endpoint}  ${c.cosmos.database}/${c.cosmos.container}`);
   if (c.iotAnalytics) lines.push(`  IoT Analytics              ${c.iotAnalytics.endpoint}  (${c.iotAnalytics.region})`);
-  if (c.devstack?.statusUrl) lines.push(`  status                     ${c.devstack.statusUrl}  (iot-ingest status)`);
+  if (c.alertWebhook) lines.push(`  alert webhook              ${new URL(c.alertWebhook.url).origin}  (URL with its sig in connections.json)`);
+  if (c.devstack?.statusUrl) {
+    lines.push(`  live page                  ${new URL(c.devstack.statusUrl).origin}/`);
+    lines.push(`  status                     ${c.devstack.statusUrl}  (iot-ingest status)`);
+  }
   lines.push(`  connections                ${connectionsPath(dir)}`);
   return lines;
 }
@@ -88,7 +92,8 @@ async function main(): Promise<number> {
 
   say(
     `starting ${options.components.join(', ')} (state ${options.dir}${options.reset ? ', reset' : ''}; ` +
-      `${options.devices} devices at ${options.ratePerSecond} readings/s)`,
+      `${options.devices} devices at ${options.ratePerSecond} readings/s; ` +
+      `hot rules ${options.hotRulesFile ?? 'none'}, anomaly rate ${options.anomalyRate})`,
     {
       components: options.components,
       dir: options.dir,
@@ -132,6 +137,8 @@ async function main(): Promise<number> {
       partitionCount: options.partitionCount,
       edgePersistence: options.edgePersistence,
       ports: options.ports,
+      ...(options.hotRulesFile ? { hotRulesFile: options.hotRulesFile } : {}),
+      simulator: { anomalyRate: options.anomalyRate },
       onEvent: (event) => {
         const line = describeEvent(event);
         if (line) say(line, { ...event });
@@ -160,7 +167,7 @@ async function main(): Promise<number> {
   say(`ready in ${seconds} s`, { ready: true, connections: connectionsPath(stack.dir) });
   for (const line of endpointLines(stack.connections, stack.dir)) say(line);
   if (stack.unavailable.length > 0) warn(`running WITHOUT ${stack.unavailable.join(', ')} (not in this checkout yet)`);
-  say('query: iot-ingest query warm "SELECT TOP 5 * FROM c" · iot-ingest status · Ctrl-C stops');
+  say('query: iot-ingest query warm "SELECT TOP 5 * FROM c" · iot-ingest alerts --open · iot-ingest status · Ctrl-C stops');
 
   const draw = async (): Promise<void> => {
     if (!stack || stopRequested) return;

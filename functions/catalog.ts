@@ -7,6 +7,8 @@ import { analyticsForwarderFunction } from './analyticsForwarder.js';
 import { coldCompactorFunction } from './coldCompactor.js';
 import type { TimerRegistration } from './coldCompactor.js';
 import { coldPathFunction } from './coldPath.js';
+import { hotPathFunction } from './hotPath.js';
+import { hotSweepFunction } from './hotSweep.js';
 import type { FunctionRegistration } from './registration.js';
 import { warmPathFunction } from './warmPath.js';
 
@@ -14,7 +16,8 @@ export const FUNCTIONS: readonly FunctionRegistration[] = [
   warmPathFunction,
   coldPathFunction,
   analyticsForwarderFunction,
+  hotPathFunction,
 ];
 
 /** Timer-triggered functions. */
-export const TIMERS: readonly TimerRegistration[] = [coldCompactorFunction];
+export const TIMERS: readonly TimerRegistration[] = [coldCompactorFunction, hotSweepFunction];

@@ -6,14 +6,14 @@
  */
 import type { InvocationContext, Timer } from '@azure/functions';
 import type { Runtime } from './clients.js';
+import { workerRuntime } from './clients.js';
+import type { TimerHandler, TimerRegistration } from './coldCompactor.js';
 import { functionsLogger } from './log.js';
 import { hotProcessor } from './hotPath.js';
 
 export const HOT_SWEEP = 'hotSweep';
 /** NCRONTAB with seconds: every 10 s. A stale alert is raised within 10 s of its deadline. */
 export const HOT_SWEEP_SCHEDULE = '*/10 * * * * *';
-
-export type TimerHandler = (timer: Timer, context: InvocationContext) => Promise<void>;
 
 export function createHotSweepHandler(runtime: Runtime): TimerHandler {
   return async (_timer, context) => {
@@ -24,3 +24,15 @@ export function createHotSweepHandler(runtime: Runtime): TimerHandler {
     if (result.devices > 0) log.info(result, 'hot sweep done');
   };
 }
+
+export const hotSweepFunction: TimerRegistration = {
+  name: HOT_SWEEP,
+  options: {
+    schedule: HOT_SWEEP_SCHEDULE,
+    // A missed run needs no replay: the next one sees every deadline that passed.
+    runOnStartup: false,
+    useMonitor: false,
+    handler: (timer: Timer, context: InvocationContext) => createHotSweepHandler(workerRuntime())(timer, context),
+  },
+  createHandler: (runtime) => createHotSweepHandler(runtime),
+};

@@ -343,6 +343,7 @@ async function ensureResources(runtime: Runtime): Promise<void> {
   const { cosmos } = runtime.config;
   const { database } = await container.database.client.databases.createIfNotExists({ id: cosmos.database });
   await database.containers.createIfNotExists({ id: cosmos.container, partitionKey: { paths: ['/pk'] }, defaultTtl: -1 });
+  await database.containers.createIfNotExists({ id: runtime.config.hot.alertsContainer, partitionKey: { paths: ['/pk'] } });
 }
 
 function logAt(log: Logger, level: LogLevel, invocationId: string, args: unknown[]): void {

@@ -14,7 +14,7 @@ export function settingsFromConnections(connections: Connections, env: Readonly<
     if (typeof value === 'string' && value !== '') settings[name] = value;
     else if (typeof value === 'number') settings[name] = String(value);
   };
-  const { iotHub, storage, cosmos, iotAnalytics } = connections;
+  const { iotHub, storage, cosmos, iotAnalytics, alertWebhook } = connections;
   if (iotHub) {
     set('IOTHUB_EVENTS', iotHub.eventHubsConnectionString);
     set('IOTHUB_EVENTHUB_NAME', iotHub.eventHubName);
@@ -40,6 +40,7 @@ export function settingsFromConnections(connections: Connections, env: Readonly<
     set('AWS_SECRET_ACCESS_KEY', 'devstack');
     set('IotAnalyticsDefaultChannelName', LOCAL_DEFAULT_CHANNEL);
   }
+  if (alertWebhook) set('HOT_WEBHOOK_URL', alertWebhook.url);
   for (const [name, value] of Object.entries(env)) {
     if (value !== undefined && value !== '' && isAppSetting(name)) settings[name] = value;
   }
@@ -74,6 +75,13 @@ const SETTING_NAMES = new Set([
   'IotAnalyticsQueueSizePerChannel',
   'IotAnalyticsQueueDropBehavior',
   'IotAnalyticsMaxActiveChannels',
+  'HOT_RULES',
+  'HOT_RULES_FILE',
+  'HOT_WEBHOOK_URL',
+  'HOT_WEBHOOK_TIMEOUT_SECONDS',
+  'HOT_WEBHOOK_MAX_ATTEMPTS',
+  'HOT_WINDOW_GRACE_SECONDS',
+  'COSMOS_ALERTS_CONTAINER',
 ]);
 
 function isAppSetting(name: string): boolean {

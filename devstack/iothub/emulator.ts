@@ -41,7 +41,7 @@ export const DEFAULTS = {
   /** `npm run hub`'s AMQPS port (the service's); `startIotHub` picks a free one unless given one. */
   amqpsPort: 5671,
   partitionCount: 4,
-  consumerGroups: ['$Default', 'warm', 'cold', 'analytics'],
+  consumerGroups: ['$Default', 'warm', 'cold', 'analytics', 'hot'],
   eventHubName: 'iot-ingest-hub',
   /** The real hub's built-in endpoint policy with service rights. */
   sasKeyName: 'service',

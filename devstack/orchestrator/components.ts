@@ -12,6 +12,7 @@ import {
 } from '../iotanalytics/index.js';
 import type { SimulatorOptions } from '../simulator/simulator.js';
 import { startSimulator } from '../simulator/simulator.js';
+import { startWebhookReceiver } from '../webhook/index.js';
 import { findDevice, identityConnectionString, registryPath, updateRegistry, withDevice } from '@iot-ingest/contracts';
 import type * as HubModule from '../iothub/emulator.js';
 import type * as EdgeModule from '../edge/index.js';
@@ -36,6 +37,8 @@ export interface StackSettings {
   readonly edgePersistence: boolean;
   readonly simulator: Partial<Omit<SimulatorOptions, 'devices' | 'ratePerSecond'>>;
   readonly edgeSettings: Readonly<Record<string, string>>;
+  /** The hot path's rules file (HOT_RULES_FILE); none: the hot path is idle. */
+  readonly hotRulesFile: string | undefined;
   readonly warn: (message: string) => void;
   /** Passed to the components that log (hub, functions host, edge module). */
   readonly logger: Logger;
@@ -261,24 +264,43 @@ export async function rewindConsumerGroup(
   return deleted;
 }
 
+function webhookSpec(settings: StackSettings): ComponentSpec {
+  return {
+    name: 'webhook',
+    dependsOn: DEPENDENCIES.webhook,
+    async start() {
+      const receiver = await startWebhookReceiver({ port: settings.ports.webhook });
+      return Object.assign(
+        { connection: receiver.connection, counters: () => ({ ...receiver.counters() }), stop: () => receiver.stop() },
+        { receiver },
+      );
+    },
+  };
+}
+
 async function functionsSpec(settings: StackSettings): Promise<ComponentSpec | undefined> {
   const hostModule = await optionalModule<typeof FunctionsHostModule>('../functions-host/index.js');
   if (!hostModule) return undefined;
   return {
     name: 'functions',
-    dependsOn: DEPENDENCIES.functions,
+    // The webhook receiver, when selected, starts first so the hot path has its URL.
+    dependsOn: [...DEPENDENCIES.functions, 'webhook'],
     async start(started) {
       const connections = {
         iotHub: started.get('hub')?.connection,
         storage: started.get('storage')?.connection,
         cosmos: started.get('cosmos')?.connection,
         iotAnalytics: started.get('iotanalytics')?.connection,
+        alertWebhook: started.get('webhook')?.connection,
       };
       const storage = connectionOf<StorageConnectionLike>(started, 'storage');
       const rewound = await rewindConsumerGroup(storage.connectionString, hostModule.CHECKPOINT_CONTAINER, 'warm');
       if (rewound > 0) settings.warn('cosmos starts empty (memory only): rebuilding the warm path from the hub log');
       // Only the process environment's app settings override; the stack's own endpoints win otherwise.
-      const appSettings = hostModule.settingsFromConnections(connections as Connections, {});
+      const appSettings = {
+        ...hostModule.settingsFromConnections(connections as Connections, {}),
+        ...(settings.hotRulesFile ? { HOT_RULES_FILE: settings.hotRulesFile } : {}),
+      };
       const host = await hostModule.startFunctionsHost({
         settings: appSettings,
         ensureResources: true,
@@ -291,6 +313,12 @@ async function functionsSpec(settings: StackSettings): Promise<ComponentSpec | u
             warmEvents: c.events.warmPath ?? 0,
             coldEvents: c.events.coldPath ?? 0,
             analyticsEvents: c.events.analyticsForwarder ?? 0,
+            hotEvents: c.events.hotPath ?? 0,
+            alertsRaised: c.alertsRaised,
+            alertsResolved: c.alertsResolved,
+            webhookDelivered: c.webhookDelivered,
+            webhookFailed: c.webhookFailed,
+            lateReadings: c.lateReadings,
             errors: c.errors + c.abandoned,
             deadLetters: c.deadLettered,
           };
@@ -417,6 +445,9 @@ export async function componentSpecs(
         break;
       case 'simulator':
         specs.push(simulatorSpec(settings));
+        break;
+      case 'webhook':
+        specs.push(webhookSpec(settings));
         break;
       case 'hub':
       case 'edge':

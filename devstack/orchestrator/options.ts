@@ -3,9 +3,10 @@
  * local ports so a second start resumes on the same endpoints; 0 means "any free port" (tests).
  */
 import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 
-export const COMPONENT_NAMES = ['storage', 'cosmos', 'hub', 'iotanalytics', 'functions', 'edge', 'simulator'] as const;
+export const COMPONENT_NAMES = ['storage', 'cosmos', 'hub', 'iotanalytics', 'webhook', 'functions', 'edge', 'simulator'] as const;
 export type ComponentName = (typeof COMPONENT_NAMES)[number];
 
 /** What each component needs running first (a selected component whose dependency is not selected is refused). */
@@ -14,6 +15,8 @@ export const DEPENDENCIES: Readonly<Record<ComponentName, readonly ComponentName
   cosmos: [],
   hub: [],
   iotanalytics: [],
+  // The alert webhook receiver (a Logic Apps trigger stand-in); without it alerts are only stored.
+  webhook: [],
   functions: ['hub', 'storage', 'cosmos', 'iotanalytics'],
   edge: ['hub'],
   // Without the edge module every simulated device publishes straight to the hub.
@@ -29,6 +32,7 @@ export interface PortOptions {
   readonly iotAnalytics: number;
   readonly edgeMqtt: number;
   readonly edgeMetrics: number;
+  readonly webhook: number;
   readonly status: number;
 }
 
@@ -42,6 +46,10 @@ export interface StartOptions {
   /** The edge module keeps accepted messages on disk (store and forward). */
   readonly edgePersistence: boolean;
   readonly ports: PortOptions;
+  /** The hot path's rules file: `--hot-rules`, else `hot-rules.json` in the working directory when it exists. */
+  readonly hotRulesFile: string | undefined;
+  /** The simulator's anomaly rate per reading (0–1). */
+  readonly anomalyRate: number;
 }
 
 /** Fixed defaults away from the well-known service ports (8883, 5671/5672, 10000, 8081), so a developer's own emulators do not clash. */
@@ -54,6 +62,7 @@ export const DEFAULT_PORTS: PortOptions = {
   iotAnalytics: 18090,
   edgeMqtt: 11883,
   edgeMetrics: 19464,
+  webhook: 18098,
   status: 18099,
 };
 
@@ -65,7 +74,10 @@ export const USAGE = `usage: npm start -- [options]
   --reset              delete the state directory's data first and start empty
   --partitions N       hub partitions (first start only), default 4
   --no-edge-persistence  keep the edge module's queues in memory only
-  --<name>-port P      hub-mqtt, hub-amqp, hub-amqps, storage, cosmos, iotanalytics, edge-mqtt, edge-metrics, status
+  --hot-rules PATH     the hot path's rules file, env IOT_INGEST_HOT_RULES, default hot-rules.json if present
+  --anomaly RATE       chance per reading (0–1) that a simulated device overheats for 8–15 s,
+                       env IOT_INGEST_ANOMALY, default 0.002
+  --<name>-port P      hub-mqtt, hub-amqp, hub-amqps, storage, cosmos, iotanalytics, edge-mqtt, edge-metrics, webhook, status
                        (env IOT_INGEST_<NAME>_PORT, e.g. IOT_INGEST_HUB_MQTT_PORT; 0 = any free port)`;
 
 function wholeNumber(name: string, raw: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -84,6 +96,7 @@ const PORT_FLAGS: ReadonlyArray<readonly [keyof PortOptions, string]> = [
   ['iotAnalytics', 'iotanalytics'],
   ['edgeMqtt', 'edge-mqtt'],
   ['edgeMetrics', 'edge-metrics'],
+  ['webhook', 'webhook'],
   ['status', 'status'],
 ];
 
@@ -103,6 +116,8 @@ export function parseStartOptions(
       reset: { type: 'boolean' },
       partitions: { type: 'string' },
       'no-edge-persistence': { type: 'boolean' },
+      'hot-rules': { type: 'string' },
+      anomaly: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       ...portFlags,
     },
@@ -138,7 +153,28 @@ export function parseStartOptions(
     partitionCount: wholeNumber('--partitions', flag('partitions') ?? '4', 1, 32),
     edgePersistence: values['no-edge-persistence'] !== true,
     ports,
+    hotRulesFile: hotRulesFile(flag('hot-rules') ?? env.IOT_INGEST_HOT_RULES, cwd),
+    anomalyRate: anomalyRate(flag('anomaly') ?? env.IOT_INGEST_ANOMALY ?? String(DEFAULT_ANOMALY_RATE)),
   };
+}
+
+/** At the default rate (20 readings/s) a device overheats about every 25 s somewhere in the fleet. */
+export const DEFAULT_ANOMALY_RATE = 0.002;
+
+function hotRulesFile(raw: string | undefined, cwd: string): string | undefined {
+  if (raw !== undefined) {
+    const file = path.resolve(cwd, raw);
+    if (!existsSync(file)) throw new Error(`--hot-rules: '${raw}' does not exist`);
+    return file;
+  }
+  const fallback = path.join(cwd, 'hot-rules.json');
+  return existsSync(fallback) ? fallback : undefined;
+}
+
+function anomalyRate(raw: string): number {
+  const rate = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(rate) || rate < 0 || rate > 1) throw new Error(`--anomaly: '${raw}' must be a probability per reading from 0 to 1`);
+  return rate;
 }
 
 /** `a,b,c` → known names in start order; every selected component's dependencies must be selected. */

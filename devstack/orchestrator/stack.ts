@@ -28,7 +28,11 @@ import { summarize } from './status.js';
 import { startStatusServer } from './status-server.js';
 import type { StatusServer } from './status-server.js';
 import { componentSpecs } from './components.js';
-import type { StackSettings } from './components.js';
+import type { CosmosConnectionLike, StackSettings } from './components.js';
+import { DEFAULT_ALERTS_CONTAINER } from '@iot-ingest/contracts';
+import { createLivePage, startAlertsReader, startReadingsTap } from '../live/index.js';
+import type { LivePage } from '../live/index.js';
+import type { WebhookReceiver } from '../webhook/index.js';
 
 export interface StackOptions {
   readonly dir: string;
@@ -47,6 +51,8 @@ export interface StackOptions {
   readonly simulator?: Partial<Omit<SimulatorOptions, 'devices' | 'ratePerSecond'>>;
   /** Edge-module connector settings (environment names, e.g. `PublishInterval`). */
   readonly edgeSettings?: Readonly<Record<string, string>>;
+  /** The hot path's rules file; none: the hot path runs idle. */
+  readonly hotRulesFile?: string;
   /** Lifecycle progress (start.ts prints it). */
   readonly onEvent?: (event: LifecycleEvent) => void;
   /** Logger for the components that log (default: pino at `warn`, JSON lines on stdout). */
@@ -73,6 +79,7 @@ const CONNECTION_KEYS: Partial<Record<ComponentName, keyof Connections & string>
   hub: 'iotHub',
   iotanalytics: 'iotAnalytics',
   edge: 'edgeModule',
+  webhook: 'alertWebhook',
 };
 
 /** Remove the state of a previous run (everything but the CA, so trust set up by a user survives). */
@@ -105,6 +112,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       iotAnalytics: 0,
       edgeMqtt: 0,
       edgeMetrics: 0,
+      webhook: 0,
       status: 0,
       ...options.ports,
     },
@@ -114,6 +122,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     edgePersistence: options.edgePersistence ?? true,
     simulator: options.simulator ?? {},
     edgeSettings: options.edgeSettings ?? {},
+    hotRulesFile: options.hotRulesFile,
     warn: onWarning,
     logger: options.logger ?? pino({ level: 'warn' }),
   };
@@ -157,12 +166,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
   let statusServer: StatusServer | undefined;
   let connections: Connections;
+  const live = startLivePage(components, status, onWarning);
   try {
-    statusServer = await startStatusServer({ port: settings.ports.status, sample: status });
+    statusServer = await startStatusServer({ port: settings.ports.status, sample: status, routes: live.page.handle });
     await mergeConnection('devstack', { statusUrl: statusServer.statusUrl, components: [...components.keys()] }, dir);
     connections = await mergeConnection('ready', true, dir);
   } catch (err) {
     await statusServer?.close();
+    await live.stop();
     await stopAll(components, options.onEvent);
     throw err;
   }
@@ -180,9 +191,44 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       (stopping ??= (async () => {
         await mergeConnection('ready', undefined, dir).catch(() => undefined);
         await statusServer?.close();
+        await live.stop();
         await stopAll(components, options.onEvent);
         await mergeConnection('devstack', undefined, dir).catch(() => undefined);
       })()),
+  };
+}
+
+/**
+ * The live page at the status server's root (devstack/live): the hub's stream read on `$Default`, the
+ * alerts from Cosmos, the webhook receiver's deliveries; each part only when its component runs.
+ */
+function startLivePage(
+  components: ReadonlyMap<string, RunningComponent>,
+  sample: () => Promise<PipelineStatus>,
+  warn: (message: string) => void,
+): { page: LivePage; stop(): Promise<void> } {
+  const hub = components.get('hub')?.connection as { eventHubsConnectionString: string } | undefined;
+  const cosmos = components.get('cosmos')?.connection as CosmosConnectionLike | undefined;
+  const receiver = (components.get('webhook') as { receiver?: WebhookReceiver } | undefined)?.receiver;
+  let warned = false;
+  const tap = hub
+    ? startReadingsTap({
+        eventHubsConnectionString: hub.eventHubsConnectionString,
+        onError: (err) => {
+          if (!warned) warn(`live page: reading the hub's stream: ${err.message}`);
+          warned = true;
+        },
+      })
+    : undefined;
+  const alerts = cosmos && components.has('functions') ? startAlertsReader(cosmos, DEFAULT_ALERTS_CONTAINER) : undefined;
+  const page = createLivePage({ sample, tap, alerts, onWebhookAlert: receiver ? (listener) => receiver.onAlert(listener) : undefined });
+  return {
+    page,
+    async stop() {
+      page.close();
+      alerts?.close();
+      await tap?.stop().catch(() => undefined);
+    },
   };
 }
 

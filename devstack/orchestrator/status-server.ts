@@ -1,6 +1,7 @@
 /**
  * A tiny HTTP endpoint on loopback serving the running stack's counters as JSON (`GET /status`), read by
- * `iot-ingest status`. Recorded in connections.json as `devstack.statusUrl`.
+ * `iot-ingest status`. Recorded in connections.json as `devstack.statusUrl`. Other routes (the live page
+ * at `/`, devstack/live) come from `routes`; without them `/` answers the same JSON as `/status`.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,8 +16,10 @@ export async function startStatusServer(options: {
   host?: string;
   port?: number;
   sample: () => Promise<PipelineStatus>;
+  routes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }): Promise<StatusServer> {
   const server = http.createServer((req, res) => {
+    if (req.url !== '/status' && options.routes?.(req, res)) return;
     if (req.method !== 'GET' || (req.url !== '/status' && req.url !== '/')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;

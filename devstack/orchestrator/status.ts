@@ -5,7 +5,8 @@
  * shows. Keys (set by the adapters in components.ts):
  *   simulator: sentDirect, sentGreengrass, sendErrors, statusSuccess, statusFail
  *   edge: accepted, upstreamMessages, dropped, errors
- *   functions: warmEvents, coldEvents, analyticsEvents, errors, deadLetters
+ *   functions: warmEvents, coldEvents, analyticsEvents, hotEvents, alertsRaised, alertsResolved,
+ *     webhookDelivered, webhookFailed, lateReadings, errors, deadLetters
  *   cosmos: documents · storage: blobs · iotAnalytics: messages
  */
 
@@ -15,7 +16,9 @@ export interface PipelineSummary {
   readonly readingsSent: number;
   readonly edgeAccepted: number;
   readonly upstreamMessages: number;
-  readonly eventsByConsumerGroup: Readonly<Record<'warm' | 'cold' | 'analytics', number>>;
+  readonly eventsByConsumerGroup: Readonly<Record<'warm' | 'cold' | 'analytics' | 'hot', number>>;
+  /** The hot path's alerts since this start: transitions, still open (raised − resolved), webhook deliveries. */
+  readonly alerts: { readonly raised: number; readonly resolved: number; readonly open: number; readonly notified: number };
   readonly cosmosDocuments: number;
   readonly blobs: number;
   readonly iotAnalyticsMessages: number;
@@ -48,6 +51,13 @@ export function summarize(components: Readonly<Record<string, ComponentCounters>
       warm: n(functions, 'warmEvents'),
       cold: n(functions, 'coldEvents'),
       analytics: n(functions, 'analyticsEvents'),
+      hot: n(functions, 'hotEvents'),
+    },
+    alerts: {
+      raised: n(functions, 'alertsRaised'),
+      resolved: n(functions, 'alertsResolved'),
+      open: Math.max(0, n(functions, 'alertsRaised') - n(functions, 'alertsResolved')),
+      notified: n(functions, 'webhookDelivered'),
     },
     cosmosDocuments: n(cosmos, 'documents'),
     blobs: n(storage, 'blobs'),
@@ -58,6 +68,7 @@ export function summarize(components: Readonly<Record<string, ComponentCounters>
       n(edge, 'errors') +
       n(functions, 'errors') +
       n(functions, 'deadLetters') +
+      n(functions, 'webhookFailed') +
       probeErrors,
   };
 }
@@ -72,6 +83,7 @@ export function formatStatusLine(summary: PipelineSummary, elapsedMs?: number): 
     `cosmos ${summary.cosmosDocuments} docs`,
     `blobs ${summary.blobs}`,
     `iotanalytics ${summary.iotAnalyticsMessages} msgs`,
+    `hot ${e.hot} events, alerts ${summary.alerts.open} open (${summary.alerts.raised} raised, ${summary.alerts.resolved} resolved)`,
   ];
   const prefix = elapsedMs === undefined ? '' : `[${Math.round(elapsedMs / 1000)}s] `;
   return prefix + parts.join(' | ');

@@ -32,12 +32,12 @@ function clamp(value: number, low: number, high: number): number {
 const round = (value: number, digits: number): number => Number(value.toFixed(digits));
 
 /** An injected anomaly: the temperature this much higher, for this long (wall-clock ms of the readings). */
-export const ANOMALY_TEMPERATURE_RISE_C = [10, 14] as const;
+export const ANOMALY_TEMPERATURE_RISE_C = [14, 18] as const;
 export const ANOMALY_DURATION_MS = [8_000, 15_000] as const;
 
 /**
  * One device's sensor state: call `next(nowMs)` for each reading. With `anomalyRate` > 0 each reading
- * starts a heat anomaly with that probability (none while one lasts): the temperature jumps by 10–14 °C
+ * starts a heat anomaly with that probability (none while one lasts): the temperature jumps by 14–18 °C
  * for 8–15 s, then returns — what a hot-path threshold rule should raise and resolve. The anomalies come
  * from a second seeded generator, so the readings outside them are the same as without anomalies.
  */

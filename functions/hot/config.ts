@@ -8,7 +8,8 @@
  *   (`sig=`), so errors never echo it.
  * - `COSMOS_ALERTS_CONTAINER` (default `alerts`), `HOT_WEBHOOK_TIMEOUT_SECONDS` (per attempt, default 10),
  *   `HOT_WEBHOOK_MAX_ATTEMPTS` (default 12, about an hour of retries), `HOT_WINDOW_GRACE_SECONDS` (how long
- *   after its end the sweep closes a window a device stopped feeding, default 30).
+ *   after its end the sweep closes a window a device stopped feeding, default 120: more than host.json's
+ *   maxWaitTime, or a window would close before its last readings arrive).
  */
 import { readFileSync } from 'node:fs';
 import { DEFAULT_ALERTS_CONTAINER } from '@iot-ingest/contracts';
@@ -21,7 +22,7 @@ export const HOT_DEFAULTS = Object.freeze({
   HOT_WEBHOOK_TIMEOUT_SECONDS: '10',
   HOT_WEBHOOK_MAX_ATTEMPTS: '12',
   /** Seconds. */
-  HOT_WINDOW_GRACE_SECONDS: '30',
+  HOT_WINDOW_GRACE_SECONDS: '120',
 });
 
 export interface HotSettings {

@@ -90,11 +90,24 @@ describe('npm start options', () => {
       'cosmos',
       'hub',
       'iotanalytics',
+      'webhook',
       'functions',
       'edge',
       'simulator',
     ]);
     expect(options !== 'help' && options.ports).toEqual(DEFAULT_PORTS);
+  });
+
+  it('loads hot-rules.json from the working directory when present, or the --hot-rules file, and takes --anomaly', () => {
+    const withFile = parseStartOptions([], {}, process.cwd());
+    expect(withFile !== 'help' && withFile.hotRulesFile).toBe(`${process.cwd()}/hot-rules.json`);
+    expect(withFile !== 'help' && withFile.anomalyRate).toBe(0.002);
+    const none = parseStartOptions(['--anomaly', '0'], {}, '/nowhere');
+    expect(none !== 'help' && [none.hotRulesFile, none.anomalyRate]).toEqual([undefined, 0]);
+    const given = parseStartOptions(['--hot-rules', 'hot-rules.json'], { IOT_INGEST_ANOMALY: '0.5' }, process.cwd());
+    expect(given !== 'help' && [given.hotRulesFile, given.anomalyRate]).toEqual([`${process.cwd()}/hot-rules.json`, 0.5]);
+    expect(() => parseStartOptions(['--hot-rules', 'missing.json'], {}, '/')).toThrow("--hot-rules: 'missing.json' does not exist");
+    expect(() => parseStartOptions(['--anomaly', '2'], {}, '/')).toThrow("--anomaly: '2' must be a probability");
   });
 
   it('takes flags over environment', () => {
@@ -137,7 +150,8 @@ describe('status line', () => {
       readingsSent: 15,
       edgeAccepted: 5,
       upstreamMessages: 2,
-      eventsByConsumerGroup: { warm: 7, cold: 7, analytics: 6 },
+      eventsByConsumerGroup: { warm: 7, cold: 7, analytics: 6, hot: 0 },
+      alerts: { raised: 0, resolved: 0, open: 0, notified: 0 },
       cosmosDocuments: 14,
       blobs: 3,
       iotAnalyticsMessages: 0,
@@ -145,7 +159,14 @@ describe('status line', () => {
       errors: 3,
     });
     expect(formatStatusLine(summary, 12_300)).toBe(
-      '[12s] sent 15 drops 5 errors 3 | edge 5 accepted, 2 upstream | events warm/cold/analytics 7/7/6 | cosmos 14 docs | blobs 3 | iotanalytics 0 msgs',
+      '[12s] sent 15 drops 5 errors 3 | edge 5 accepted, 2 upstream | events warm/cold/analytics 7/7/6 | cosmos 14 docs | blobs 3 | iotanalytics 0 msgs | hot 0 events, alerts 0 open (0 raised, 0 resolved)',
     );
+  });
+
+  it('the hot path shows its events and alerts, open = raised − resolved, and a refused webhook counts as an error', () => {
+    const summary = summarize({ functions: { hotEvents: 40, alertsRaised: 5, alertsResolved: 3, webhookDelivered: 8, webhookFailed: 1 } });
+    expect(summary.alerts).toEqual({ raised: 5, resolved: 3, open: 2, notified: 8 });
+    expect(summary.errors).toBe(1);
+    expect(formatStatusLine(summary)).toMatch(/\| hot 40 events, alerts 2 open \(5 raised, 3 resolved\)$/);
   });
 });

@@ -82,13 +82,13 @@ describe('Greengrass-style publications', () => {
 });
 
 describe('injected anomalies (--anomaly)', () => {
-  it('an anomaly raises the temperature by 10–14 °C for 8–15 s, then it returns', () => {
+  it('an anomaly raises the temperature by 14–18 °C for 8–15 s, then it returns', () => {
     const plain = new SensorModel('dev-4');
     const anomalous = new SensorModel('dev-4', undefined, 0, 0.01);
     const rises = Array.from({ length: 20_000 }, (_, i) => anomalous.next(i * 100).temperatureC - plain.next(i * 100).temperatureC);
-    const hot = rises.map((r) => r > 9.5);
+    const hot = rises.map((r) => r > 13.5);
     expect(anomalous.anomalyCount).toBeGreaterThan(5);
-    for (const r of rises) expect(r < 0.001 || (r > 9.5 && r < 14.01)).toBe(true);
+    for (const r of rises) expect(r < 0.001 || (r > 13.5 && r < 18.01)).toBe(true);
     // Episode lengths, in readings 100 ms apart.
     const lengths: number[] = [];
     let run = 0;

@@ -11,7 +11,7 @@ describe('hot path settings', () => {
   it('no rules setting: an idle hot path with the documented defaults', () => {
     const { settings, issues } = parse({});
     expect(issues).toEqual([]);
-    expect(settings).toMatchObject({ rulesSource: 'none', webhookUrl: undefined, webhookTimeoutMs: 10_000, webhookMaxAttempts: 12, windowGraceMs: 30_000, alertsContainer: 'alerts' });
+    expect(settings).toMatchObject({ rulesSource: 'none', webhookUrl: undefined, webhookTimeoutMs: 10_000, webhookMaxAttempts: 12, windowGraceMs: 120_000, alertsContainer: 'alerts' });
     expect(settings.ruleSet.rules).toEqual([]);
   });
 
