@@ -14,7 +14,6 @@ import { HotProcessor } from './hot/processor.js';
 import { HotStore } from './hot/store.js';
 
 export const HOT_PATH = 'hotPath';
-export const HOT_CONSUMER_GROUP = 'hot';
 
 const processors = new WeakMap<Runtime, HotProcessor>();
 
@@ -45,4 +44,4 @@ export function createHotPathHandler(runtime: Runtime): EventHubHandler {
   };
 }
 
-export const hotPathFunction = defineEventHubFunction(HOT_PATH, HOT_CONSUMER_GROUP, createHotPathHandler);
+export const hotPathFunction = defineEventHubFunction(HOT_PATH, 'hot', createHotPathHandler);

@@ -1,4 +1,5 @@
-// iot-ingest, cloud side: IoT Hub → Functions (warm/cold/analytics) → Cosmos DB, Blob Storage, AWS IoT Analytics.
+// iot-ingest, cloud side: IoT Hub → Functions (warm/cold/analytics/hot) → Cosmos DB, Blob Storage, AWS IoT Analytics,
+// and alerts to a Logic App.
 // Subscription-scoped root in the Azure Developer CLI layout: `azd up` creates the resource group and everything in it.
 // Names come from abbreviations.json + resourceToken; a non-empty *Name parameter overrides a generated name.
 // One module per concern in app/; every role assignment is made in app/rbac.bicep; the Function app's settings are
@@ -59,6 +60,8 @@ param cosmosDefaultTtlSeconds int = 2592000
 
 param cosmosDatabaseName string = 'iot-ingest'
 param cosmosContainerName string = 'telemetry'
+@description('The hot path\'s container (alerts and per-device rule state).')
+param cosmosAlertsContainerName string = 'alerts'
 
 // ---- Blob Storage (cold path)
 param coldContainerName string = 'telemetry'
@@ -171,6 +174,7 @@ module cosmos 'app/cosmos.bicep' = {
     accountName: !empty(cosmosAccountName) ? cosmosAccountName : '${abbrs.documentDBDatabaseAccounts}${resourceToken}'
     databaseName: cosmosDatabaseName
     containerName: cosmosContainerName
+    alertsContainerName: cosmosAlertsContainerName
     defaultTtlSeconds: cosmosDefaultTtlSeconds
     serverless: cosmosServerless
     autoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
@@ -202,6 +206,18 @@ module keyvault 'app/keyvault.bicep' = {
     iotHubPolicyName: iothub.outputs.functionsPolicyName
     awsAccessKeyId: awsAccessKeyId
     awsSecretAccessKey: awsSecretAccessKey
+  }
+}
+
+// The hot path's alerts go to this Logic App's HTTP trigger (its URL stored in Key Vault by the module).
+module logicapp 'app/logicapp.bicep' = {
+  name: 'logicapp'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: '${abbrs.logicWorkflows}${resourceToken}'
+    keyVaultName: keyvault.outputs.name
   }
 }
 
@@ -280,6 +296,9 @@ module appsettings 'app/appsettings.bicep' = {
     iotAnalyticsMaxActiveChannels: iotAnalyticsMaxActiveChannels
     analyticsForwardBudgetSeconds: analyticsForwardBudgetSeconds
     logLevel: functionsLogLevel
+    hotRules: loadTextContent('../hot-rules.json')
+    cosmosAlertsContainerName: cosmos.outputs.alertsContainerName
+    alertWebhookSecretUri: logicapp.outputs.alertWebhookSecretUri
   }
 }
 
@@ -297,6 +316,8 @@ output IOTHUB_EVENTHUB_NAME string = iothub.outputs.eventHubName
 output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output COSMOS_DATABASE string = cosmos.outputs.databaseName
 output COSMOS_CONTAINER string = cosmos.outputs.containerName
+output COSMOS_ALERTS_CONTAINER string = cosmos.outputs.alertsContainerName
+output ALERT_LOGIC_APP_NAME string = logicapp.outputs.name
 output COLD_STORAGE_ACCOUNT_URL string = storage.outputs.coldBlobEndpoint
 // The CLI's name for the cold account (`iot-ingest query cold` after `eval "$(azd env get-values)"`).
 output AZURE_STORAGE_ACCOUNT_URL string = storage.outputs.coldBlobEndpoint

@@ -29,6 +29,10 @@ param iotAnalyticsQueueDropBehavior string
 param iotAnalyticsMaxActiveChannels string
 param analyticsForwardBudgetSeconds string
 param logLevel string
+@description('The hot path\'s rules (the JSON text of the repository\'s hot-rules.json).')
+param hotRules string
+param cosmosAlertsContainerName string
+param alertWebhookSecretUri string
 
 resource app 'Microsoft.Web/sites@2024-04-01' existing = {
   name: functionAppName
@@ -73,6 +77,11 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
     IotAnalyticsQueueDropBehavior: iotAnalyticsQueueDropBehavior
     IotAnalyticsMaxActiveChannels: iotAnalyticsMaxActiveChannels
     ANALYTICS_FORWARD_BUDGET_SECONDS: analyticsForwardBudgetSeconds
+
+    // Hot path: the rules, the alerts container, and the Logic App trigger URL (a secret: Key Vault).
+    HOT_RULES: hotRules
+    COSMOS_ALERTS_CONTAINER: cosmosAlertsContainerName
+    HOT_WEBHOOK_URL: '@Microsoft.KeyVault(SecretUri=${alertWebhookSecretUri})'
 
     IOT_INGEST_LOG_LEVEL: logLevel
   }

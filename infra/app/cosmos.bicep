@@ -7,6 +7,8 @@ param tags object
 param accountName string
 param databaseName string
 param containerName string
+@description('The hot path\'s container: alert documents and per-device rule state, partition key /pk (= deviceId).')
+param alertsContainerName string
 @description('Seconds; -1 = documents never expire unless they set their own ttl.')
 param defaultTtlSeconds int
 @description('Serverless (pay per RU consumed) or provisioned autoscale throughput on the container.')
@@ -95,7 +97,43 @@ resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/container
   }
 }
 
+// The hot path: one alert document per (rule, device) episode and one `hot-state` document per device (windows,
+// open alerts, the outbox), read and replaced with etag checks. Nothing expires: alerts are the record of what
+// happened, and a state document must outlive any silence (the stale rule watches for it).
+resource alertsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: alertsContainerName
+  properties: {
+    options: serverless ? {} : { autoscaleSettings: { maxThroughput: autoscaleMaxThroughput } }
+    resource: {
+      id: alertsContainerName
+      partitionKey: {
+        paths: ['/pk']
+        kind: 'Hash'
+        version: 2
+      }
+      indexingPolicy: {
+        automatic: true
+        indexingMode: 'consistent'
+        includedPaths: [
+          { path: '/type/?' }
+          { path: '/state/?' }
+          { path: '/at/?' }
+          { path: '/deviceId/?' }
+          { path: '/rule/?' }
+          { path: '/nextDueMs/?' }
+        ]
+        excludedPaths: [
+          { path: '/*' }
+          { path: '/"_etag"/?' }
+        ]
+      }
+    }
+  }
+}
+
 output accountName string = account.name
 output endpoint string = account.properties.documentEndpoint
 output databaseName string = database.name
 output containerName string = container.name
+output alertsContainerName string = alertsContainer.name

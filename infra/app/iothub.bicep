@@ -1,5 +1,5 @@
 // IoT Hub: device and module messages (plain readings and the edge module's batch envelopes) go to the built-in
-// Event Hub-compatible endpoint `events`, read by the Functions through consumer groups `warm`, `cold`, `analytics`.
+// Event Hub-compatible endpoint `events`, read by the Functions through consumer groups `warm`, `cold`, `analytics`, `hot`.
 param location string
 param tags object
 param name string
@@ -11,7 +11,7 @@ param partitionCount int
 param retentionDays int
 
 @description('One consumer group per Function (docs/contracts.md §6), each with its own checkpoints.')
-param consumerGroups array = ['warm', 'cold', 'analytics']
+param consumerGroups array = ['warm', 'cold', 'analytics', 'hot']
 
 @description('The shared access policy the Function triggers read the built-in endpoint with (keyvault.bicep).')
 param functionsPolicyName string = 'iot-ingest-functions'

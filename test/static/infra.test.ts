@@ -28,6 +28,7 @@ const LOCAL_ONLY_SETTINGS: Readonly<Record<string, string>> = {
   COSMOS_CA_CERT_PATH: 'trusts the devstack CA for the local Cosmos server only',
   COLD_STORAGE_CONNECTION_STRING: 'shared keys are disabled; Azure uses COLD_STORAGE_ACCOUNT_URL + managed identity',
   AWS_ENDPOINT_URL_IOTANALYTICS: 'points the client at the local IoT Analytics emulator',
+  HOT_RULES_FILE: 'npm start points at a rules file; Azure gets the rules text itself (HOT_RULES, from hot-rules.json)',
   IOTHUB_EVENTS__fullyQualifiedNamespace:
     'identity-based trigger connection; the IoT Hub trigger does not support it (infra/app/keyvault.bicep)',
 };
@@ -36,7 +37,7 @@ const LOCAL_ONLY_SETTINGS: Readonly<Record<string, string>> = {
 const PLATFORM_SETTINGS = /^(AzureWebJobsStorage(__\w+)?|APPLICATIONINSIGHTS_CONNECTION_STRING|APPLICATIONINSIGHTS_AUTHENTICATION_STRING)$/;
 
 /** Settings whose value is a secret: only ever a Key Vault reference. */
-const SECRET_SETTINGS = ['IOTHUB_EVENTS', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'];
+const SECRET_SETTINGS = ['IOTHUB_EVENTS', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'HOT_WEBHOOK_URL'];
 
 /**
  * Parameters and outputs of the pinned Azure Verified Modules we call, from their main.bicep at the release tag
@@ -145,7 +146,7 @@ describe('names agree between Bicep and code', () => {
   it('IoT Hub consumer groups are the ones the Function triggers use', () => {
     const groups = literalOf(bicep('infra/app/iothub.bicep').params.get('consumerGroups')?.defaultTokens ?? []);
     const used = consumerGroupsInFunctions();
-    expect(used).toEqual(new Set(['warm', 'cold', 'analytics']));
+    expect(used).toEqual(new Set(['warm', 'cold', 'analytics', 'hot']));
     expect(new Set(groups as string[])).toEqual(used);
     expect(contractConsumerGroups()).toEqual(used);
   });
