@@ -94,7 +94,10 @@ describe('injected anomalies (--anomaly)', () => {
     let run = 0;
     for (const h of [...hot, false]) {
       if (h) run++;
-      else if (run > 0) lengths.push(run), (run = 0);
+      else if (run > 0) {
+        lengths.push(run);
+        run = 0;
+      }
     }
     expect(Math.min(...lengths.slice(0, -1))).toBeGreaterThanOrEqual(80);
     expect(Math.max(...lengths)).toBeLessThanOrEqual(151);
