@@ -14,11 +14,13 @@ const RETRYABLE_STATUSES = new Set([408, 429, 449, 503, 424]);
 const MAX_ATTEMPTS = 6;
 const BACKOFF_MS = 100;
 
-/** The final response of each operation, in order (status 0: no response at all). */
-export async function bulkWithRetry(container: Container, operations: readonly OperationInput[]): Promise<OperationResponse[]> {
+/** The final response of each operation, in order (status 0: no response at all), and the attempts it took. */
+export async function bulkWithRetry(container: Container, operations: readonly OperationInput[]): Promise<{ responses: OperationResponse[]; attempts: number }> {
   const results = new Array<OperationResponse>(operations.length);
   let pending = operations.map((_, i) => i);
+  let attempts = 0;
   for (let attempt = 1; pending.length > 0; attempt++) {
+    attempts = attempt;
     const responses = await bulkOnce(
       container,
       pending.map((i) => operations[i]!),
@@ -32,7 +34,7 @@ export async function bulkWithRetry(container: Container, operations: readonly O
     if (retry.length > 0) await new Promise((r) => setTimeout(r, BACKOFF_MS * 2 ** (attempt - 1)));
     pending = retry;
   }
-  return results;
+  return { responses: results, attempts };
 }
 
 async function bulkOnce(container: Container, operations: readonly OperationInput[]): Promise<OperationResponse[]> {

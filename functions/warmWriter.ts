@@ -13,6 +13,7 @@
  */
 import type { Container, JSONObject, OperationInput } from '@azure/cosmos';
 import { BulkOperationType } from '@azure/cosmos';
+import { bulkWithRetry } from './cosmosBulk.js';
 import type { TelemetryRecord } from './record.js';
 
 export interface ReadingDocument extends TelemetryRecord {
@@ -96,65 +97,25 @@ export async function writeWarm(container: Container, records: readonly Telemetr
   return { documents: records.length, latestUpdated, latestUnchanged: outcomes.length - latestUpdated };
 }
 
-/** Cosmos DB takes at most 100 operations per bulk request and partition key range. */
-const BULK_CHUNK = 100;
-/** Bulk requests in flight at once per batch. */
-const BULK_CONCURRENCY = 4;
-/** Per-operation statuses worth another try: timeout, throttled, retry-with, unavailable, failed dependency. */
-const RETRYABLE_STATUSES = new Set([408, 429, 449, 503, 424]);
-const MAX_BULK_ATTEMPTS = 6;
-const BULK_BACKOFF_MS = 100;
-
 /**
- * Upsert readings with `items.bulk`: it sends each chunk at once. (`executeBulkOperations` in
+ * Upsert readings with `items.bulk` (cosmosBulk.ts): it sends each chunk at once. (`executeBulkOperations` in
  * @azure/cosmos 4.9 sleeps a full second before it looks for a finished partial batch, which put a 1 s
- * floor under every invocation and capped each partition at one trigger batch per second.) `bulk`
- * reports throttling per operation, so those operations are retried here with exponential backoff;
- * request-level throttling is retried by the SDK's own policy.
+ * floor under every invocation and capped each partition at one trigger batch per second.) Throttled
+ * operations are retried there with exponential backoff; what still fails throws, naming the first.
  */
 export async function upsertReadings(container: Container, documents: readonly ReadingDocument[]): Promise<void> {
-  let pending = documents;
-  for (let attempt = 1; pending.length > 0; attempt++) {
-    const statuses = await bulkUpsert(container, pending);
-    const retry: ReadingDocument[] = [];
-    const failed: Array<{ id: string; status: number }> = [];
-    statuses.forEach((status, i) => {
-      if (status >= 200 && status < 300) return;
-      if (RETRYABLE_STATUSES.has(status) && attempt < MAX_BULK_ATTEMPTS) retry.push(pending[i]!);
-      else failed.push({ id: pending[i]!.id, status });
-    });
-    if (failed.length > 0) {
-      throw new Error(
-        `warm path: ${failed.length} of ${documents.length} upserts failed` +
-          (attempt > 1 ? ` after ${attempt} attempts` : '') +
-          `; first: id ${failed[0]!.id} status ${failed[0]!.status}`,
-      );
-    }
-    if (retry.length > 0) await new Promise((r) => setTimeout(r, BULK_BACKOFF_MS * 2 ** (attempt - 1)));
-    pending = retry;
+  const { responses, attempts } = await bulkWithRetry(
+    container,
+    documents.map((doc): OperationInput => ({ operationType: BulkOperationType.Upsert, partitionKey: doc.pk, resourceBody: doc as unknown as JSONObject })),
+  );
+  const failed = responses.flatMap((response, i) => (response.statusCode >= 200 && response.statusCode < 300 ? [] : [{ id: documents[i]!.id, status: response.statusCode }]));
+  if (failed.length > 0) {
+    throw new Error(
+      `warm path: ${failed.length} of ${documents.length} upserts failed` +
+        (attempts > 1 ? ` after ${attempts} attempts` : '') +
+        `; first: id ${failed[0]!.id} status ${failed[0]!.status}`,
+    );
   }
-}
-
-/** The status code of each document's upsert, in order. */
-async function bulkUpsert(container: Container, documents: readonly ReadingDocument[]): Promise<number[]> {
-  const statuses = new Array<number>(documents.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < documents.length) {
-      const start = next;
-      next += BULK_CHUNK;
-      const chunk = documents.slice(start, start + BULK_CHUNK);
-      const operations: OperationInput[] = chunk.map((doc) => ({
-        operationType: BulkOperationType.Upsert,
-        partitionKey: doc.pk,
-        resourceBody: doc as unknown as JSONObject,
-      }));
-      const responses = await container.items.bulk(operations, { continueOnError: true });
-      responses.forEach((response, i) => (statuses[start + i] = response?.statusCode ?? 0));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, Math.ceil(documents.length / BULK_CHUNK)) }, worker));
-  return statuses;
 }
 
 const MAX_LATEST_ATTEMPTS = 10;

@@ -53,7 +53,7 @@ export class HotStore {
   async load(deviceIds: readonly string[], fresh: (deviceId: string) => DeviceHotState): Promise<Map<string, StoredState>> {
     const loaded = new Map<string, StoredState>();
     if (deviceIds.length === 0) return loaded;
-    const responses = await bulkWithRetry(
+    const { responses } = await bulkWithRetry(
       this.container(),
       deviceIds.map((deviceId): OperationInput => ({ operationType: BulkOperationType.Read, id: stateDocumentId(deviceId), partitionKey: deviceId })),
     );
@@ -80,7 +80,7 @@ export class HotStore {
         ? { operationType: BulkOperationType.Create, partitionKey: state.deviceId, resourceBody: body }
         : { operationType: BulkOperationType.Replace, id: stateDocumentId(state.deviceId), partitionKey: state.deviceId, ifMatch: etag, resourceBody: body };
     });
-    const responses = await bulkWithRetry(this.container(), operations);
+    const { responses } = await bulkWithRetry(this.container(), operations);
     return responses.map((response, i): SaveOutcome => {
       const status = response.statusCode;
       if (status >= 200 && status < 300) return { ok: true, etag: response.eTag ?? String(response.resourceBody?._etag ?? '') };
@@ -100,7 +100,7 @@ export class HotStore {
     const last = new Map<string, Transition>();
     for (const t of transitions) if (t.state === 'resolved' || !last.has(t.alertId)) last.set(t.alertId, t);
     const list = [...last.values()];
-    const responses = await bulkWithRetry(
+    const { responses } = await bulkWithRetry(
       this.container(),
       list.map((t): OperationInput => {
         const body = alertDocument(t) as unknown as JSONObject;
