@@ -5,14 +5,14 @@
  *
  * Order of effects (what makes a crash at any point harmless):
  * 1. state saved with its new transitions in the outbox, each leased for OUTBOX_LEASE_MS so the sweep on
- *    another host leaves them to us — conditional on the etag (conflict: re-read, re-apply, the positions
- *    skip what the other writer already applied);
- * 2. alert documents written (create for raised, final write for resolved: idempotent);
- * 3. webhook POSTs, a few quick attempts;
- * 4. state saved again without what was done (what still waits carries its next attempt time, and the
- *    sweep retries it).
- * Dying after 1 leaves the work in the stored outbox (the sweep does it after the lease); after 2 or 3,
- * at worst a notification is delivered twice (same `x-iot-ingest-alert-id`). Nothing raises twice.
+ *    another host leaves them to us, together with their alert documents (one transactional batch per
+ *    device) — conditional on the etag (conflict: re-read, re-apply; the positions skip what the other
+ *    writer already applied, and the losing write stored no alert);
+ * 2. webhook POSTs, a few quick attempts;
+ * 3. state saved again without what was delivered (what still waits carries its next attempt time, and
+ *    the sweep retries it).
+ * Dying after 1 leaves the deliveries in the stored outbox (the sweep does them after the lease); after
+ * 2, at worst a notification is delivered twice (same `x-iot-ingest-alert-id`). Nothing raises twice.
  */
 import type { Logger } from 'pino';
 import type { TelemetryRecord } from '@iot-ingest/contracts';
@@ -85,7 +85,7 @@ export class HotProcessor {
     for (let round = 1; pending.length > 0; round++) {
       if (round > MAX_SAVE_ROUNDS) throw new Error(`hot path: the state of ${pending.length} device(s) kept changing under this batch (e.g. '${pending[0]}')`);
       const current = await this.states(pending);
-      const writes: Array<{ deviceId: string; state: DeviceHotState; etag: string | undefined; transitions: readonly Transition[]; stats: ApplyStats }> = [];
+      const writes: Array<{ deviceId: string; state: DeviceHotState; etag: string | undefined; alerts: readonly Transition[]; stats: ApplyStats }> = [];
       for (const deviceId of pending) {
         const stored = current.get(deviceId)!;
         const deviceStats: ApplyStats = { applied: 0, duplicates: 0, late: 0 };
@@ -94,13 +94,13 @@ export class HotProcessor {
           addStats(stats, deviceStats); // a redelivery: nothing to write
           continue;
         }
-        writes.push({ deviceId, state: leaseNew(result.state, this.now()), etag: stored.etag, transitions: result.transitions, stats: deviceStats });
+        writes.push({ deviceId, state: leaseNew(result.state, this.now()), etag: stored.etag, alerts: result.transitions, stats: deviceStats });
       }
       const outcomes = await this.saveAll(writes);
       const retry: string[] = [];
       writes.forEach((w, i) => {
         if (!outcomes[i]!.ok) return void retry.push(w.deviceId);
-        mine.push(...w.transitions);
+        mine.push(...w.alerts);
         addStats(stats, w.stats);
       });
       if (retry.length > 0) log.debug({ devices: retry.length, round }, 'hot state changed under this batch; re-reading');
@@ -126,12 +126,12 @@ export class HotProcessor {
     const nowMs = this.now();
     const due = await this.options.store.dueStates(nowMs);
     const { ruleSet, windowGraceMs } = this.options.settings;
-    const writes: Array<{ deviceId: string; state: DeviceHotState; etag: string | undefined; transitions: readonly Transition[] }> = [];
+    const writes: Array<{ deviceId: string; state: DeviceHotState; etag: string | undefined; alerts: readonly Transition[] }> = [];
     const unchanged: string[] = [];
     for (const stored of due) {
       const deviceId = stored.state.deviceId;
       const result = sweepDevice(stored.state, ruleSet, nowMs, windowGraceMs);
-      if (result.changed) writes.push({ deviceId, state: leaseNew(result.state, nowMs), etag: stored.etag, transitions: result.transitions });
+      if (result.changed) writes.push({ deviceId, state: leaseNew(result.state, nowMs), etag: stored.etag, alerts: result.transitions });
       else {
         // Only a delivery is due: work from the stored document as it is.
         this.cache.set(deviceId, stored);
@@ -140,7 +140,7 @@ export class HotProcessor {
     }
     const outcomes = await this.saveAll(writes);
     const saved = writes.filter((_, i) => outcomes[i]!.ok);
-    const transitions = saved.flatMap((w) => w.transitions);
+    const transitions = saved.flatMap((w) => w.alerts);
     this.count(transitions);
     const fresh = new Set(transitions);
     const before = this.options.counters.webhookDelivered;
@@ -170,9 +170,13 @@ export class HotProcessor {
   }
 
   /** Conditional writes; the cache follows what was written, and forgets what another writer changed. */
-  private async saveAll(entries: ReadonlyArray<{ deviceId: string; state: DeviceHotState; etag: string | undefined }>): Promise<Array<{ ok: boolean }>> {
+  private async saveAll(
+    entries: ReadonlyArray<{ deviceId: string; state: DeviceHotState; etag: string | undefined; alerts?: readonly Transition[] }>,
+  ): Promise<Array<{ ok: boolean }>> {
     const { ruleSet, windowGraceMs } = this.options.settings;
-    const outcomes = await this.options.store.save(entries.map((e) => ({ state: e.state, etag: e.etag, nextDueMs: nextDueMs(e.state, ruleSet, windowGraceMs) })));
+    const outcomes = await this.options.store.save(
+      entries.map((e) => ({ state: e.state, etag: e.etag, nextDueMs: nextDueMs(e.state, ruleSet, windowGraceMs), ...(e.alerts ? { alerts: e.alerts } : {}) })),
+    );
     outcomes.forEach((outcome, i) => {
       const { deviceId, state } = entries[i]!;
       if (outcome.ok) this.cache.set(deviceId, { state, etag: outcome.etag });
@@ -260,10 +264,13 @@ function addStats(into: ApplyStats, from: ApplyStats): void {
   into.late += from.late;
 }
 
-/** New outbox entries (attempt time 0) get a lease: the sweep leaves them to this host for a while. */
+/**
+ * New outbox entries (attempt time 0) are written with their alert documents (stored) and get a lease: the
+ * sweep leaves them to this host for a while.
+ */
 function leaseNew(state: DeviceHotState, nowMs: number): DeviceHotState {
   if (!state.outbox.some((e) => e.nextAttemptMs === 0)) return state;
-  return { ...state, outbox: state.outbox.map((e) => (e.nextAttemptMs === 0 ? { ...e, nextAttemptMs: nowMs + OUTBOX_LEASE_MS } : e)) };
+  return { ...state, outbox: state.outbox.map((e) => (e.nextAttemptMs === 0 ? { ...e, stored: true, nextAttemptMs: nowMs + OUTBOX_LEASE_MS } : e)) };
 }
 
 /** When the sweep next has work for this device: an outbox retry, a window to close, a stale deadline. */

@@ -9,8 +9,8 @@
  * another writer — the sweep timer, or a host that took the partition — got there first: re-read, re-apply).
  *
  * Requests per trigger batch: one bulk read of the devices not cached, one bulk conditional write of the
- * changed states; and only when there are transitions, one bulk write of alert documents and one more
- * state write after delivery.
+ * changed states — a device with new alerts writes its state and their documents in one transactional
+ * batch instead — and, only when alerts were delivered, one more state write without them.
  */
 import type { Container, JSONObject, OperationInput } from '@azure/cosmos';
 import { BulkOperationType } from '@azure/cosmos';
@@ -71,23 +71,63 @@ export class HotStore {
     return loaded;
   }
 
-  /** Write each state if nobody changed it since it was read (create when new); one bulk request. */
-  async save(entries: ReadonlyArray<{ state: DeviceHotState; etag: string | undefined; nextDueMs: number | null }>): Promise<SaveOutcome[]> {
+  /**
+   * Write each state if nobody changed it since it was read (create when new). States without new alerts go
+   * in one bulk request; a state with new alerts goes in a transactional batch with their documents (same
+   * partition key), so the alerts exist exactly when the state that raised them does: a writer that loses on
+   * the etag writes no alert either. (The devstack's Cosmos server runs a batch in order and stops at the
+   * first failure without undoing the earlier operations; the state comes first, so a lost etag still writes
+   * nothing.) Alert documents are upserts: the same transition always makes the same document, and a stale
+   * writer never gets past the state's etag.
+   */
+  async save(
+    entries: ReadonlyArray<{ state: DeviceHotState; etag: string | undefined; nextDueMs: number | null; alerts?: readonly Transition[] }>,
+  ): Promise<SaveOutcome[]> {
     if (entries.length === 0) return [];
-    const operations = entries.map(({ state, etag, nextDueMs }): OperationInput => {
+    const stateOperation = ({ state, etag, nextDueMs }: (typeof entries)[number]): OperationInput => {
       const body = toStateDocument(state, nextDueMs) as unknown as JSONObject;
       return etag === undefined
         ? { operationType: BulkOperationType.Create, partitionKey: state.deviceId, resourceBody: body }
         : { operationType: BulkOperationType.Replace, id: stateDocumentId(state.deviceId), partitionKey: state.deviceId, ifMatch: etag, resourceBody: body };
-    });
-    const { responses } = await bulkWithRetry(this.container(), operations);
-    return responses.map((response, i): SaveOutcome => {
-      const status = response.statusCode;
-      if (status >= 200 && status < 300) return { ok: true, etag: response.eTag ?? String(response.resourceBody?._etag ?? '') };
+    };
+    const outcome = (status: number, eTag: string | undefined, deviceId: string): SaveOutcome => {
+      if (status >= 200 && status < 300) return { ok: true, etag: eTag ?? '' };
       // 412: replaced since we read it; 409: created by someone else; 404: deleted under us.
       if (status === 412 || status === 409 || status === 404) return { ok: false, conflict: true };
-      throw new Error(`hot path: writing the state of device '${entries[i]!.state.deviceId}' failed with status ${status}`);
-    });
+      throw new Error(`hot path: writing the state of device '${deviceId}' failed with status ${status}`);
+    };
+    const outcomes = new Array<SaveOutcome>(entries.length);
+    const plain = entries.flatMap((e, i) => ((e.alerts?.length ?? 0) === 0 ? [i] : []));
+    const withAlerts = entries.flatMap((e, i) => ((e.alerts?.length ?? 0) > 0 ? [i] : []));
+    await Promise.all([
+      (async () => {
+        if (plain.length === 0) return;
+        const { responses } = await bulkWithRetry(
+          this.container(),
+          plain.map((i) => stateOperation(entries[i]!)),
+        );
+        responses.forEach((r, k) => (outcomes[plain[k]!] = outcome(r.statusCode, r.eTag ?? String(r.resourceBody?._etag ?? ''), entries[plain[k]!]!.state.deviceId)));
+      })(),
+      ...withAlerts.map(async (i) => {
+        const entry = entries[i]!;
+        const documents = finalDocuments(entry.alerts!);
+        // A transactional batch holds 100 operations: the state and up to 99 alerts; more (a flapping rule)
+        // follow in a second request once the state is written.
+        const inBatch = documents.slice(0, MAX_BATCH_OPERATIONS - 1);
+        const response = await this.container().items.batch(
+          [stateOperation(entry), ...inBatch.map((doc): OperationInput => ({ operationType: BulkOperationType.Upsert, partitionKey: doc.pk, resourceBody: doc as unknown as JSONObject }))],
+          entry.state.deviceId,
+        );
+        const results = response.result ?? [];
+        const state = results[0];
+        outcomes[i] = outcome(state?.statusCode ?? response.code ?? 0, state?.eTag, entry.state.deviceId);
+        if (!outcomes[i]!.ok) return;
+        const failed = results.slice(1).find((r) => r.statusCode < 200 || r.statusCode >= 300);
+        if (failed) throw new Error(`hot path: writing an alert of device '${entry.state.deviceId}' failed with status ${failed.statusCode}`);
+        await this.storeDocuments(documents.slice(inBatch.length));
+      }),
+    ]);
+    return outcomes;
   }
 
   /**
@@ -95,23 +135,23 @@ export class HotStore {
    * left alone: it is the same alert, or already resolved), `resolved` writes the final document.
    */
   async storeAlerts(transitions: readonly Transition[]): Promise<void> {
-    if (transitions.length === 0) return;
-    // A raised and a resolved of the same alert in one call: only the final one is written.
-    const last = new Map<string, Transition>();
-    for (const t of transitions) if (t.state === 'resolved' || !last.has(t.alertId)) last.set(t.alertId, t);
-    const list = [...last.values()];
+    await this.storeDocuments(finalDocuments(transitions));
+  }
+
+  private async storeDocuments(documents: readonly AlertDocument[]): Promise<void> {
+    if (documents.length === 0) return;
     const { responses } = await bulkWithRetry(
       this.container(),
-      list.map((t): OperationInput => {
-        const body = alertDocument(t) as unknown as JSONObject;
-        return t.state === 'raised'
-          ? { operationType: BulkOperationType.Create, partitionKey: t.deviceId, resourceBody: body }
-          : { operationType: BulkOperationType.Upsert, partitionKey: t.deviceId, resourceBody: body };
+      documents.map((doc): OperationInput => {
+        const body = doc as unknown as JSONObject;
+        return doc.state === 'raised'
+          ? { operationType: BulkOperationType.Create, partitionKey: doc.pk, resourceBody: body }
+          : { operationType: BulkOperationType.Upsert, partitionKey: doc.pk, resourceBody: body };
       }),
     );
     responses.forEach((response, i) => {
-      const ok = (response.statusCode >= 200 && response.statusCode < 300) || (response.statusCode === 409 && list[i]!.state === 'raised');
-      if (!ok) throw new Error(`hot path: writing alert '${list[i]!.alertId}' failed with status ${response.statusCode}`);
+      const ok = (response.statusCode >= 200 && response.statusCode < 300) || (response.statusCode === 409 && documents[i]!.state === 'raised');
+      if (!ok) throw new Error(`hot path: writing alert '${documents[i]!.id}' failed with status ${response.statusCode}`);
     });
   }
 
@@ -138,6 +178,16 @@ export class HotStore {
       .fetchAll();
     return resources.map(fromStateDocument);
   }
+}
+
+/** Transactional batch limit (operations per request). */
+const MAX_BATCH_OPERATIONS = 100;
+
+/** One document per alert: a raised and a resolved of the same alert in one write make its final document. */
+function finalDocuments(transitions: readonly Transition[]): AlertDocument[] {
+  const last = new Map<string, Transition>();
+  for (const t of transitions) if (t.state === 'resolved' || !last.has(t.alertId)) last.set(t.alertId, t);
+  return [...last.values()].map(alertDocument);
 }
 
 export type { AlertDocument };
