@@ -27,6 +27,7 @@ const RANDOM_PORTS = [
   'iotanalytics',
   'edge-mqtt',
   'edge-metrics',
+  'webhook',
   'status',
 ].flatMap((name) => [`--${name}-port`, '0']);
 
