@@ -43,4 +43,3 @@ export async function startCosmosChild(dir: string): Promise<CosmosChild> {
       }),
   };
 }
-

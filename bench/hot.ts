@@ -70,7 +70,7 @@ function makeBatches(): PartitionBatches[] {
   const perPartition: ReceivedEventData[][] = Array.from({ length: PARTITIONS }, () => []);
   const spikeLeft = new Array<number>(DEVICES).fill(0);
   let random = 42;
-  const next = (): number => ((random = (random * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const next = (): number => (random = (random * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (let i = 0; i < READINGS; i++) {
     const device = i % DEVICES;
     const deviceId = `bench-${String(device).padStart(3, '0')}`;
@@ -95,16 +95,26 @@ function makeBatches(): PartitionBatches[] {
       partitionKey: null,
       offset: String(events.length * 400),
       sequenceNumber: events.length,
-      systemProperties: { 'iothub-connection-device-id': deviceId, contentType: 'application/json', contentEncoding: 'utf-8' },
+      systemProperties: {
+        'iothub-connection-device-id': deviceId,
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+      },
       getRawAmqpMessage: () => {
         throw new Error('not used');
       },
     });
   }
   return perPartition.map((events, p) => {
-    const partition = { fullyQualifiedNamespace: 'localhost', eventHubName: 'bench', consumerGroup: 'hot', partitionId: String(p) };
+    const partition = {
+      fullyQualifiedNamespace: 'localhost',
+      eventHubName: 'bench',
+      consumerGroup: 'hot',
+      partitionId: String(p),
+    };
     const batches: TriggerInput[] = [];
-    for (let i = 0; i < events.length; i += BATCH) batches.push(toTriggerInput(events.slice(i, i + BATCH), partition, 'binary'));
+    for (let i = 0; i < events.length; i += BATCH)
+      batches.push(toTriggerInput(events.slice(i, i + BATCH), partition, 'binary'));
     return { partitionId: String(p), batches };
   });
 }
@@ -115,7 +125,8 @@ function parseOnly(partitions: readonly PartitionBatches[]): { readings: number;
   const t0 = performance.now();
   for (const { batches } of partitions) {
     for (const batch of batches) {
-      readings += toReadingsAll(eventsFromTrigger(batch.messages, batch.triggerMetadata), { defaultChannel: undefined }).readings.length;
+      readings += toReadingsAll(eventsFromTrigger(batch.messages, batch.triggerMetadata), { defaultChannel: undefined })
+        .readings.length;
     }
   }
   return { readings, ms: performance.now() - t0 };
@@ -138,7 +149,12 @@ async function main(): Promise<void> {
   const cosmos = await startCosmosChild(dir);
   const receiver = await startWebhookReceiver();
   const agent = new https.Agent({ ca: await readFile(cosmos.caCertPath), keepAlive: true });
-  const admin = new CosmosClient({ endpoint: cosmos.endpoint, key: cosmos.key, agent, connectionPolicy: { enableEndpointDiscovery: false } });
+  const admin = new CosmosClient({
+    endpoint: cosmos.endpoint,
+    key: cosmos.key,
+    agent,
+    connectionPolicy: { enableEndpointDiscovery: false },
+  });
   const runtime = createRuntime(
     loadFunctionsConfig({
       IOTHUB_EVENTS: 'Endpoint=sb://localhost;EntityPath=bench',
@@ -152,7 +168,9 @@ async function main(): Promise<void> {
     }),
   );
   try {
-    await admin.database(cosmos.database).containers.createIfNotExists({ id: 'alerts', partitionKey: { paths: ['/pk'] } });
+    await admin
+      .database(cosmos.database)
+      .containers.createIfNotExists({ id: 'alerts', partitionKey: { paths: ['/pk'] } });
     const partitions = makeBatches();
     const batchCount = partitions.reduce((n, p) => n + p.batches.length, 0);
 
@@ -161,14 +179,24 @@ async function main(): Promise<void> {
     const handler = createHotPathHandler(runtime);
     const invoke = (partitionId: string, batch: TriggerInput, id: string): Promise<unknown> =>
       Promise.resolve(
-        handler(batch.messages, new InvocationContext({ invocationId: id, functionName: 'hotPath', triggerMetadata: batch.triggerMetadata, logHandler: () => undefined })),
+        handler(
+          batch.messages,
+          new InvocationContext({
+            invocationId: id,
+            functionName: 'hotPath',
+            triggerMetadata: batch.triggerMetadata,
+            logHandler: () => undefined,
+          }),
+        ),
       ).catch((err: unknown) => {
         throw new Error(`hotPath failed on partition ${partitionId}: ${(err as Error).message}`);
       });
 
     const parse = parseOnly(partitions);
     const parseRate = parse.readings / (parse.ms / 1000);
-    console.log(`hot: parse-only ${Math.round(parseRate)} readings/s (${parse.readings} readings, ${batchCount} batches of up to ${BATCH}, ${DEVICES} devices, ${PARTITIONS} partitions)`);
+    console.log(
+      `hot: parse-only ${Math.round(parseRate)} readings/s (${parse.readings} readings, ${batchCount} batches of up to ${BATCH}, ${DEVICES} devices, ${PARTITIONS} partitions)`,
+    );
 
     const receivedBefore = receiver.received().length;
     const t0 = performance.now();
@@ -192,7 +220,9 @@ async function main(): Promise<void> {
       `hot: ${c.alertsRaised} raised, ${c.alertsResolved} resolved, ${c.webhookDelivered} delivered (${receiver.counters().repeats} repeats), ` +
         `${c.webhookFailed} failed; alert latency p50 ${Math.round(percentile(latencies, 50))} ms over ${latencies.length} notifications`,
     );
-    console.log(`hot: ${Math.round(hotRate)} readings/s, ${(hotRate / parseRate).toFixed(2)}x of parse-only, alert p99 ${Math.round(percentile(latencies, 99))} ms`);
+    console.log(
+      `hot: ${Math.round(hotRate)} readings/s, ${(hotRate / parseRate).toFixed(2)}x of parse-only, alert p99 ${Math.round(percentile(latencies, 99))} ms`,
+    );
   } finally {
     await runtime.close();
     admin.dispose();

@@ -84,12 +84,20 @@ export function alertWebhookBodyProblems(body: unknown): string[] {
   const b = body as Record<string, unknown>;
   const problems: string[] = [];
   for (const key of ALERT_WEBHOOK_SCHEMA.required) if (!Object.hasOwn(b, key)) problems.push(`${key} is required`);
-  for (const key of Object.keys(b)) if (!Object.hasOwn(ALERT_WEBHOOK_SCHEMA.properties, key)) problems.push(`${key} is not a property of the schema`);
+  for (const key of Object.keys(b))
+    if (!Object.hasOwn(ALERT_WEBHOOK_SCHEMA.properties, key)) problems.push(`${key} is not a property of the schema`);
   if (Object.hasOwn(b, 'rule') && typeof b.rule !== 'string') problems.push('rule must be a string');
   if (Object.hasOwn(b, 'deviceId') && typeof b.deviceId !== 'string') problems.push('deviceId must be a string');
-  if (Object.hasOwn(b, 'state') && b.state !== 'raised' && b.state !== 'resolved') problems.push("state must be 'raised' or 'resolved'");
-  if (Object.hasOwn(b, 'value') && b.value !== null && !['number', 'string', 'boolean'].includes(typeof b.value)) problems.push('value must be a number, string, boolean or null');
-  if (Object.hasOwn(b, 'at') && (typeof b.at !== 'string' || Number.isNaN(Date.parse(b.at)) || !/^\d{4}-\d\d-\d\dT/.test(b.at))) problems.push('at must be an ISO 8601 date-time');
-  if (Object.hasOwn(b, 'readingId') && b.readingId !== null && typeof b.readingId !== 'string') problems.push('readingId must be a string or null');
+  if (Object.hasOwn(b, 'state') && b.state !== 'raised' && b.state !== 'resolved')
+    problems.push("state must be 'raised' or 'resolved'");
+  if (Object.hasOwn(b, 'value') && b.value !== null && !['number', 'string', 'boolean'].includes(typeof b.value))
+    problems.push('value must be a number, string, boolean or null');
+  if (
+    Object.hasOwn(b, 'at') &&
+    (typeof b.at !== 'string' || Number.isNaN(Date.parse(b.at)) || !/^\d{4}-\d\d-\d\dT/.test(b.at))
+  )
+    problems.push('at must be an ISO 8601 date-time');
+  if (Object.hasOwn(b, 'readingId') && b.readingId !== null && typeof b.readingId !== 'string')
+    problems.push('readingId must be a string or null');
   return problems;
 }

@@ -15,7 +15,10 @@ const MAX_ATTEMPTS = 6;
 const BACKOFF_MS = 100;
 
 /** The final response of each operation, in order (status 0: no response at all), and the attempts it took. */
-export async function bulkWithRetry(container: Container, operations: readonly OperationInput[]): Promise<{ responses: OperationResponse[]; attempts: number }> {
+export async function bulkWithRetry(
+  container: Container,
+  operations: readonly OperationInput[],
+): Promise<{ responses: OperationResponse[]; attempts: number }> {
   const results = new Array<OperationResponse>(operations.length);
   let pending = operations.map((_, i) => i);
   let attempts = 0;
@@ -49,6 +52,8 @@ async function bulkOnce(container: Container, operations: readonly OperationInpu
       chunk.forEach((_, i) => (responses[start + i] = answered[i] ?? { statusCode: 0, requestCharge: 0 }));
     }
   };
-  await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, Math.ceil(operations.length / BULK_CHUNK)) }, worker));
+  await Promise.all(
+    Array.from({ length: Math.min(BULK_CONCURRENCY, Math.ceil(operations.length / BULK_CHUNK)) }, worker),
+  );
   return responses;
 }

@@ -40,7 +40,10 @@ export function createHotPathHandler(runtime: Runtime): EventHubHandler {
       batch.readings.map((r) => r.record),
       batch.log,
     );
-    batch.log.info({ events: batch.events.length, malformed: batch.malformed.length, ...result }, 'hot batch evaluated');
+    batch.log.info(
+      { events: batch.events.length, malformed: batch.malformed.length, ...result },
+      'hot batch evaluated',
+    );
   };
 }
 

@@ -12,7 +12,18 @@ import { OUTPUT_FORMATS, formatResults, resolveFormat } from '../output.js';
 import { write } from './query.js';
 
 /** Table and CSV columns, in this order (JSON Lines keeps every field). */
-export const ALERT_COLUMNS = ['at', 'state', 'rule', 'deviceId', 'value', 'resolvedAt', 'resolvedValue', 'readingId', 'webhook', 'id'];
+export const ALERT_COLUMNS = [
+  'at',
+  'state',
+  'rule',
+  'deviceId',
+  'value',
+  'resolvedAt',
+  'resolvedValue',
+  'readingId',
+  'webhook',
+  'id',
+];
 
 interface AlertsFlags extends CosmosFlags {
   open?: boolean;
@@ -25,8 +36,15 @@ export function register(program: Command): void {
     .command('alerts')
     .description('List the hot path\'s alerts (newest first) from the Cosmos DB container "alerts"')
     .option('--open', 'only alerts still raised')
-    .addOption(new Option('--format <format>', 'output format (default: table on a terminal, else jsonl)').choices([...OUTPUT_FORMATS]))
-    .option('--alerts-container <name>', `alerts container (env COSMOS_ALERTS_CONTAINER; default ${DEFAULT_ALERTS_CONTAINER})`)
+    .addOption(
+      new Option('--format <format>', 'output format (default: table on a terminal, else jsonl)').choices([
+        ...OUTPUT_FORMATS,
+      ]),
+    )
+    .option(
+      '--alerts-container <name>',
+      `alerts container (env COSMOS_ALERTS_CONTAINER; default ${DEFAULT_ALERTS_CONTAINER})`,
+    )
     .option('--cosmos-endpoint <url>', 'Cosmos DB endpoint (env COSMOS_ENDPOINT; default .devstack)')
     .option('--cosmos-key <key>', 'account key (env COSMOS_KEY; absent: Microsoft Entra ID)')
     .option('--cosmos-database <name>', 'database (env COSMOS_DATABASE; default iot-ingest)')

@@ -8,7 +8,20 @@ import type { Container } from '@azure/cosmos';
 import type { AlertDocument } from '@iot-ingest/contracts';
 import { alertsQuery, cosmosClientOptions } from '@iot-ingest/contracts';
 
-export type AlertRow = Pick<AlertDocument, 'id' | 'rule' | 'kind' | 'deviceId' | 'state' | 'at' | 'value' | 'readingId' | 'resolvedAt' | 'resolvedValue' | 'webhook'>;
+export type AlertRow = Pick<
+  AlertDocument,
+  | 'id'
+  | 'rule'
+  | 'kind'
+  | 'deviceId'
+  | 'state'
+  | 'at'
+  | 'value'
+  | 'readingId'
+  | 'resolvedAt'
+  | 'resolvedValue'
+  | 'webhook'
+>;
 
 export interface AlertsSnapshot {
   readonly open: readonly AlertRow[];
@@ -23,21 +36,31 @@ export interface AlertsReader {
 
 const MIN_INTERVAL_MS = 1000;
 
-export function startAlertsReader(connection: { endpoint: string; key: string; database: string; caCertPath?: string }, containerName: string): AlertsReader {
+export function startAlertsReader(
+  connection: { endpoint: string; key: string; database: string; caCertPath?: string },
+  containerName: string,
+): AlertsReader {
   const options = cosmosClientOptions(connection);
   const client = new CosmosClient(options);
   const container: Container = client.database(connection.database).container(containerName);
   let last: AlertsSnapshot = { open: [], recent: [] };
   let running: Promise<void> | undefined;
   let lastAt = 0;
-  const query = async (sql: string): Promise<AlertRow[]> => (await container.items.query<AlertRow>(sql).fetchAll()).resources;
+  const query = async (sql: string): Promise<AlertRow[]> =>
+    (await container.items.query<AlertRow>(sql).fetchAll()).resources;
   const refresh = (): Promise<void> =>
-    (running ??= Promise.all([query(alertsQuery({ openOnly: true, top: 200 })), query(alertsQuery({ openOnly: false, top: 20 }))])
+    (running ??= Promise.all([
+      query(alertsQuery({ openOnly: true, top: 200 })),
+      query(alertsQuery({ openOnly: false, top: 20 })),
+    ])
       .then(
         ([open, recent]) => void (last = { open, recent }),
         (err: unknown) => {
           const code = (err as { code?: unknown }).code;
-          last = code === 404 ? { open: [], recent: [] } : { ...last, error: (err as Error).message.split('\n')[0] ?? 'query failed' };
+          last =
+            code === 404
+              ? { open: [], recent: [] }
+              : { ...last, error: (err as Error).message.split('\n')[0] ?? 'query failed' };
         },
       )
       .finally(() => {

@@ -58,7 +58,8 @@ const HOPS: readonly HopSpec[] = [
     total: (c) => n(c.simulator, 'sentDirect') + n(c.simulator, 'sentGreengrass'),
     drops: (c) => n(c.simulator, 'statusFail'),
     errors: (c) => n(c.simulator, 'sendErrors'),
-    detail: (c) => `${n(c.simulator, 'devicesDirect') + n(c.simulator, 'devicesGreengrass')} devices, ${n(c.simulator, 'anomalies')} anomalies injected`,
+    detail: (c) =>
+      `${n(c.simulator, 'devicesDirect') + n(c.simulator, 'devicesGreengrass')} devices, ${n(c.simulator, 'anomalies')} anomalies injected`,
   },
   {
     id: 'edge',
@@ -118,7 +119,8 @@ const HOPS: readonly HopSpec[] = [
     total: (c) => n(c.functions, 'hotEvents'),
     drops: (c) => n(c.functions, 'lateReadings'),
     errors: (c) => n(c.functions, 'webhookFailed'),
-    detail: (c) => `${n(c.functions, 'alertsRaised')} raised, ${n(c.functions, 'alertsResolved')} resolved, ${n(c.functions, 'webhookDelivered')} notified`,
+    detail: (c) =>
+      `${n(c.functions, 'alertsRaised')} raised, ${n(c.functions, 'alertsResolved')} resolved, ${n(c.functions, 'webhookDelivered')} notified`,
   },
 ];
 
@@ -141,5 +143,11 @@ export function flowOf(current: PipelineStatus, previous: PipelineStatus | undef
       running: c[spec.component] !== undefined,
     };
   });
-  return { at: current.at, uptimeMs: current.uptimeMs, hops, functionErrors: n(c.functions, 'errors'), deadLetters: n(c.functions, 'deadLetters') };
+  return {
+    at: current.at,
+    uptimeMs: current.uptimeMs,
+    hops,
+    functionErrors: n(c.functions, 'errors'),
+    deadLetters: n(c.functions, 'deadLetters'),
+  };
 }

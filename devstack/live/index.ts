@@ -29,7 +29,11 @@ const require = createRequire(import.meta.url);
 
 export interface LiveUpdate {
   readonly flow: Flow;
-  readonly latency: { readonly deviceToHub: LatencySummary; readonly deviceToConsumer: LatencySummary; readonly alertToWebhook: LatencySummary };
+  readonly latency: {
+    readonly deviceToHub: LatencySummary;
+    readonly deviceToConsumer: LatencySummary;
+    readonly alertToWebhook: LatencySummary;
+  };
   readonly readings: { readonly devices: Record<string, ReadingPoint[]>; readonly fields: Record<string, string[]> };
   readonly alerts: AlertsSnapshot;
 }
@@ -57,7 +61,10 @@ const ASSETS: Readonly<Record<string, Asset>> = {
   '/': { file: path.join(PAGE_DIR, 'index.html'), type: 'text/html; charset=utf-8' },
   '/live.js': { file: path.join(PAGE_DIR, 'live.js'), type: 'text/javascript; charset=utf-8' },
   '/live.css': { file: path.join(PAGE_DIR, 'live.css'), type: 'text/css; charset=utf-8' },
-  '/assets/uPlot.iife.min.js': { file: require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
+  '/assets/uPlot.iife.min.js': {
+    file: require.resolve('uplot/dist/uPlot.iife.min.js'),
+    type: 'text/javascript; charset=utf-8',
+  },
   '/assets/uPlot.min.css': { file: require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
 
@@ -65,7 +72,9 @@ export function createLivePage(options: LivePageOptions): LivePage {
   const cache = new Map<string, Buffer>();
   const clients = new Set<{ res: http.ServerResponse; cursor: number }>();
   const alertLatency = new LatencyWindow();
-  const unsubscribe = options.onWebhookAlert?.((alert) => alertLatency.add(alert.receivedAtMs, alert.receivedAtMs - Date.parse(alert.body.at)));
+  const unsubscribe = options.onWebhookAlert?.((alert) =>
+    alertLatency.add(alert.receivedAtMs, alert.receivedAtMs - Date.parse(alert.body.at)),
+  );
   let previous: PipelineStatus | undefined;
   let ticking = false;
 
@@ -85,7 +94,12 @@ export function createLivePage(options: LivePageOptions): LivePage {
       for (const client of clients) {
         const readings = options.tap?.since(client.cursor) ?? { devices: {}, fields: {}, cursor: 0 };
         client.cursor = readings.cursor;
-        const update: LiveUpdate = { flow, latency, readings: { devices: readings.devices, fields: readings.fields }, alerts };
+        const update: LiveUpdate = {
+          flow,
+          latency,
+          readings: { devices: readings.devices, fields: readings.fields },
+          alerts,
+        };
         client.res.write(`event: update\ndata: ${JSON.stringify(update)}\n\n`);
       }
     } catch {
@@ -102,7 +116,11 @@ export function createLivePage(options: LivePageOptions): LivePage {
       const url = new URL(req.url ?? '/', 'http://live');
       if (req.method !== 'GET') return false;
       if (url.pathname === '/events') {
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+        res.writeHead(200, {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-store',
+          connection: 'keep-alive',
+        });
         res.write('retry: 2000\n\n');
         const client = { res, cursor: 0 };
         clients.add(client);
@@ -114,7 +132,13 @@ export function createLivePage(options: LivePageOptions): LivePage {
       if (!asset) return false;
       let body = cache.get(asset.file);
       if (!body) cache.set(asset.file, (body = readFileSync(asset.file)));
-      res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' }).end(body);
+      res
+        .writeHead(200, {
+          'content-type': asset.type,
+          'cache-control': 'no-cache',
+          'x-content-type-options': 'nosniff',
+        })
+        .end(body);
       return true;
     },
     close() {

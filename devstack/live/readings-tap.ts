@@ -49,7 +49,8 @@ export class LatencyWindow {
   summary(nowMs: number): LatencySummary {
     while (this.samples.length > 0 && this.samples[0]!.atMs < nowMs - this.windowMs) this.samples.shift();
     const sorted = this.samples.map((s) => s.ms).sort((a, b) => a - b);
-    const at = (p: number): number | null => (sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!);
+    const at = (p: number): number | null =>
+      sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
     return { samples: sorted.length, p50Ms: at(0.5), p99Ms: at(0.99) };
   }
 }
@@ -58,14 +59,19 @@ export class LatencyWindow {
 export function numericFields(body: unknown, known: readonly string[] | undefined): Record<string, number> {
   const values: Record<string, number> = {};
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return values;
-  const entries = Object.entries(body as Record<string, unknown>).filter(([k, v]) => typeof v === 'number' && Number.isFinite(v) && k !== 'seq');
+  const entries = Object.entries(body as Record<string, unknown>).filter(
+    ([k, v]) => typeof v === 'number' && Number.isFinite(v) && k !== 'seq',
+  );
   for (const [key, value] of entries) {
     if (known ? known.includes(key) : Object.keys(values).length < MAX_FIELDS) values[key] = value as number;
   }
   return values;
 }
 
-export function startReadingsTap(options: { eventHubsConnectionString: string; onError?: (err: Error) => void }): ReadingsTap {
+export function startReadingsTap(options: {
+  eventHubsConnectionString: string;
+  onError?: (err: Error) => void;
+}): ReadingsTap {
   const client = new EventHubConsumerClient('$Default', options.eventHubsConnectionString);
   const points = new Map<string, Array<ReadingPoint & { n: number }>>();
   const fields = new Map<string, string[]>();
@@ -78,7 +84,12 @@ export function startReadingsTap(options: { eventHubsConnectionString: string; o
       processEvents: async (events, context) => {
         if (events.length === 0) return;
         const arrivedMs = Date.now();
-        const partition = { fullyQualifiedNamespace: context.fullyQualifiedNamespace, eventHubName: context.eventHubName, consumerGroup: context.consumerGroup, partitionId: context.partitionId };
+        const partition = {
+          fullyQualifiedNamespace: context.fullyQualifiedNamespace,
+          eventHubName: context.eventHubName,
+          consumerGroup: context.consumerGroup,
+          partitionId: context.partitionId,
+        };
         const { messages, triggerMetadata } = toTriggerInput(events, partition, 'binary');
         const { readings } = toReadingsAll(eventsFromTrigger(messages, triggerMetadata), { defaultChannel: undefined });
         for (const { record } of readings) {
@@ -110,7 +121,10 @@ export function startReadingsTap(options: { eventHubsConnectionString: string; o
       }
       return { devices, fields: Object.fromEntries(fields), cursor: received };
     },
-    latency: (nowMs) => ({ deviceToHub: deviceToHub.summary(nowMs), deviceToConsumer: deviceToConsumer.summary(nowMs) }),
+    latency: (nowMs) => ({
+      deviceToHub: deviceToHub.summary(nowMs),
+      deviceToConsumer: deviceToConsumer.summary(nowMs),
+    }),
     get received() {
       return received;
     },

@@ -77,12 +77,16 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions = {})
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://receiver');
-    if (url.pathname !== TRIGGER_PATH) return answer(res, 404, { error: { code: 'NotFound', message: 'no such trigger' } });
-    if (req.method !== 'POST') return answer(res, 405, { error: { code: 'MethodNotAllowed', message: 'the trigger takes POST' } });
+    if (url.pathname !== TRIGGER_PATH)
+      return answer(res, 404, { error: { code: 'NotFound', message: 'no such trigger' } });
+    if (req.method !== 'POST')
+      return answer(res, 405, { error: { code: 'MethodNotAllowed', message: 'the trigger takes POST' } });
     const given = Buffer.from(url.searchParams.get('sig') ?? '');
     const expected = Buffer.from(sig);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      return answer(res, 401, { error: { code: 'DirectApiAuthorizationRequired', message: 'the sig is missing or wrong' } });
+      return answer(res, 401, {
+        error: { code: 'DirectApiAuthorizationRequired', message: 'the sig is missing or wrong' },
+      });
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -91,14 +95,17 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions = {})
       if (size <= MAX_BODY_BYTES) chunks.push(chunk);
     });
     req.on('end', () => {
-      if (size > MAX_BODY_BYTES) return answer(res, 413, { error: { code: 'RequestEntityTooLarge', message: `over ${MAX_BODY_BYTES} bytes` } });
+      if (size > MAX_BODY_BYTES)
+        return answer(res, 413, { error: { code: 'RequestEntityTooLarge', message: `over ${MAX_BODY_BYTES} bytes` } });
       if (failing.count > 0) {
         failing.count--;
         counters.injectedFailures++;
         return answer(res, failing.status, { error: { code: 'InjectedFailure', message: 'failNext' } });
       }
       if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
-        return answer(res, 400, { error: { code: 'InvalidRequestContent', message: 'content-type must be application/json' } });
+        return answer(res, 400, {
+          error: { code: 'InvalidRequestContent', message: 'content-type must be application/json' },
+        });
       }
       let body: unknown;
       try {
@@ -107,7 +114,8 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions = {})
         return answer(res, 400, { error: { code: 'InvalidRequestContent', message: 'the body is not JSON' } });
       }
       const problems = alertWebhookBodyProblems(body);
-      if (problems.length > 0) return answer(res, 400, { error: { code: 'TriggerInputSchemaMismatch', message: problems.join('; ') } });
+      if (problems.length > 0)
+        return answer(res, 400, { error: { code: 'TriggerInputSchemaMismatch', message: problems.join('; ') } });
       const key = String(req.headers[ALERT_ID_HEADER] ?? '');
       const repeat = key !== '' && seen.has(key);
       if (key !== '') seen.add(key);
@@ -122,7 +130,9 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions = {})
   });
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new Error(`alert webhook: cannot listen on ${host}:${options.port ?? 0}: ${err.message}`, { cause: err })));
+    server.once('error', (err) =>
+      reject(new Error(`alert webhook: cannot listen on ${host}:${options.port ?? 0}: ${err.message}`, { cause: err })),
+    );
     server.listen(options.port ?? 0, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
@@ -130,7 +140,9 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions = {})
 
   let stopped: Promise<void> | undefined;
   return {
-    connection: { url: `http://${urlHost}:${port}${TRIGGER_PATH}?api-version=2016-10-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=${sig}` },
+    connection: {
+      url: `http://${urlHost}:${port}${TRIGGER_PATH}?api-version=2016-10-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=${sig}`,
+    },
     received: () => received,
     counters: () => ({ ...counters }),
     failNext(count, status) {

@@ -8,7 +8,11 @@ import type { FieldValue } from './field.js';
  * `actual op expected`, or undefined when they cannot be compared (a string against a number, an ordering
  * op on a string): such a reading takes no part in the rule rather than counting as "false".
  */
-export function compare(actual: FieldValue, op: ComparisonOp, expected: number | string | boolean): boolean | undefined {
+export function compare(
+  actual: FieldValue,
+  op: ComparisonOp,
+  expected: number | string | boolean,
+): boolean | undefined {
   if (typeof actual !== typeof expected) return undefined;
   switch (op) {
     case '==':

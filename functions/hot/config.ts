@@ -43,14 +43,20 @@ export interface HotSettingIssue {
 
 const COSMOS_CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/;
 
-export function parseHotSettings(get: (name: string) => string | undefined): { settings: HotSettings; issues: HotSettingIssue[] } {
+export function parseHotSettings(get: (name: string) => string | undefined): {
+  settings: HotSettings;
+  issues: HotSettingIssue[];
+} {
   const issues: HotSettingIssue[] = [];
   let ruleSet = EMPTY_RULE_SET;
   let rulesSource = 'none';
   const inline = get('HOT_RULES');
   const file = get('HOT_RULES_FILE');
   if (inline !== undefined && file !== undefined) {
-    issues.push({ setting: 'HOT_RULES', message: 'HOT_RULES and HOT_RULES_FILE are both set; give one (the rules text, or the path of a rules file)' });
+    issues.push({
+      setting: 'HOT_RULES',
+      message: 'HOT_RULES and HOT_RULES_FILE are both set; give one (the rules text, or the path of a rules file)',
+    });
   } else if (inline !== undefined || file !== undefined) {
     const setting = inline !== undefined ? 'HOT_RULES' : 'HOT_RULES_FILE';
     let text: string | undefined = inline;
@@ -58,7 +64,10 @@ export function parseHotSettings(get: (name: string) => string | undefined): { s
       try {
         text = readFileSync(file, 'utf8');
       } catch (err) {
-        issues.push({ setting, message: `HOT_RULES_FILE: cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+        issues.push({
+          setting,
+          message: `HOT_RULES_FILE: cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        });
       }
     }
     if (text !== undefined) {
@@ -77,7 +86,10 @@ export function parseHotSettings(get: (name: string) => string | undefined): { s
   const whole = (name: keyof typeof HOT_DEFAULTS, min: number, max: number, unit: string): number => {
     const text = get(name) ?? HOT_DEFAULTS[name];
     if (!/^[0-9]{1,9}$/.test(text) || Number(text) < min || Number(text) > max) {
-      issues.push({ setting: name, message: `${name} must be a whole number of ${unit} from ${min} to ${max}, got '${text}'` });
+      issues.push({
+        setting: name,
+        message: `${name} must be a whole number of ${unit} from ${min} to ${max}, got '${text}'`,
+      });
       return min;
     }
     return Number(text);
@@ -87,7 +99,10 @@ export function parseHotSettings(get: (name: string) => string | undefined): { s
   const windowGraceSeconds = whole('HOT_WINDOW_GRACE_SECONDS', 0, 3600, 'seconds');
   const alertsContainer = get('COSMOS_ALERTS_CONTAINER') ?? HOT_DEFAULTS.COSMOS_ALERTS_CONTAINER;
   if (!COSMOS_CONTAINER_NAME.test(alertsContainer)) {
-    issues.push({ setting: 'COSMOS_ALERTS_CONTAINER', message: `COSMOS_ALERTS_CONTAINER '${alertsContainer}' is not a valid Cosmos DB container name` });
+    issues.push({
+      setting: 'COSMOS_ALERTS_CONTAINER',
+      message: `COSMOS_ALERTS_CONTAINER '${alertsContainer}' is not a valid Cosmos DB container name`,
+    });
   }
   return {
     settings: {
@@ -112,7 +127,10 @@ function webhookUrlProblem(value: string): string | undefined {
     return 'is not a URL';
   }
   if (url.protocol === 'https:') return undefined;
-  if (url.protocol === 'http:') return isLoopback(url.hostname) ? undefined : `must be https (http only to a loopback address; got http to ${url.hostname})`;
+  if (url.protocol === 'http:')
+    return isLoopback(url.hostname)
+      ? undefined
+      : `must be https (http only to a loopback address; got http to ${url.hostname})`;
   return `must be an https URL (got ${url.protocol})`;
 }
 

@@ -107,7 +107,16 @@ export interface SweepResult extends EngineResult {
 }
 
 export function newDeviceState(deviceId: string): DeviceHotState {
-  return { deviceId, applied: {}, lastSeenMs: null, lastReadingId: null, windows: {}, closedUntilMs: {}, active: {}, outbox: [] };
+  return {
+    deviceId,
+    applied: {},
+    lastSeenMs: null,
+    lastReadingId: null,
+    windows: {},
+    closedUntilMs: {},
+    active: {},
+    outbox: [],
+  };
 }
 
 /** A mutable copy, changed in place while one batch is applied. */
@@ -142,7 +151,13 @@ class Transitions {
   constructor(private readonly w: Working) {}
 
   raise(rule: Rule, start: string, at: string, value: AlertValue, readingId: string | null): void {
-    const active: ActiveAlert = { alertId: alertId(rule.id, this.w.deviceId, start), kind: rule.kind, at, value, readingId };
+    const active: ActiveAlert = {
+      alertId: alertId(rule.id, this.w.deviceId, start),
+      kind: rule.kind,
+      at,
+      value,
+      readingId,
+    };
     this.w.active[rule.id] = active;
     this.push({ ...active, rule: rule.id, deviceId: this.w.deviceId, state: 'raised', raised: active });
   }
@@ -151,7 +166,17 @@ class Transitions {
     const active = this.w.active[ruleId];
     if (!active) return;
     delete this.w.active[ruleId];
-    this.push({ alertId: active.alertId, rule: ruleId, kind: active.kind, deviceId: this.w.deviceId, state: 'resolved', at, value, readingId, raised: active });
+    this.push({
+      alertId: active.alertId,
+      rule: ruleId,
+      kind: active.kind,
+      deviceId: this.w.deviceId,
+      state: 'resolved',
+      at,
+      value,
+      readingId,
+      raised: active,
+    });
   }
 
   private push(transition: Transition): void {
@@ -161,7 +186,12 @@ class Transitions {
 }
 
 /** Apply a device's readings, in partition order. Readings of other devices are ignored. */
-export function applyReadings(state: DeviceHotState, readings: readonly HotReading[], ruleSet: RuleSet, stats?: ApplyStats): EngineResult {
+export function applyReadings(
+  state: DeviceHotState,
+  readings: readonly HotReading[],
+  ruleSet: RuleSet,
+  stats?: ApplyStats,
+): EngineResult {
   const w = working(state);
   const out = new Transitions(w);
   const first = readings.find((r) => r.deviceId === w.deviceId);
@@ -173,7 +203,10 @@ export function applyReadings(state: DeviceHotState, readings: readonly HotReadi
   for (const reading of readings) {
     if (reading.deviceId !== w.deviceId) continue;
     const last = w.applied[reading.partition];
-    if (last && (reading.sequenceNumber < last[0] || (reading.sequenceNumber === last[0] && reading.index <= last[1]))) {
+    if (
+      last &&
+      (reading.sequenceNumber < last[0] || (reading.sequenceNumber === last[0] && reading.index <= last[1]))
+    ) {
       if (stats) stats.duplicates++;
       continue;
     }
@@ -225,13 +258,19 @@ export function applyReadings(state: DeviceHotState, readings: readonly HotReadi
  * The sweep timer's view of a device at `nowMs` (wall clock, same clock as the hub's enqueuedAt): stale
  * deadlines passed, and windows over for longer than `windowGraceMs` (a device that stopped mid-window).
  */
-export function sweepDevice(state: DeviceHotState, ruleSet: RuleSet, nowMs: number, windowGraceMs: number): SweepResult {
+export function sweepDevice(
+  state: DeviceHotState,
+  ruleSet: RuleSet,
+  nowMs: number,
+  windowGraceMs: number,
+): SweepResult {
   const w = working(state);
   const out = new Transitions(w);
   reconcile(w, ruleSet, out, iso(nowMs));
   for (const rule of ruleSet.windows) {
     const open = w.windows[rule.id];
-    if (open && appliesTo(rule, w.deviceId) && nowMs >= open.startMs + rule.windowMs + windowGraceMs) closeWindow(w, rule, out);
+    if (open && appliesTo(rule, w.deviceId) && nowMs >= open.startMs + rule.windowMs + windowGraceMs)
+      closeWindow(w, rule, out);
   }
   if (w.lastSeenMs !== null) {
     for (const rule of ruleSet.stale) {
@@ -239,7 +278,13 @@ export function sweepDevice(state: DeviceHotState, ruleSet: RuleSet, nowMs: numb
       const deadlineMs = w.lastSeenMs + rule.staleMs;
       if (nowMs >= deadlineMs) {
         // Keyed by the last reading's time: the same silence is the same alert, however often the sweep runs.
-        out.raise(rule, `silent-since-${iso(w.lastSeenMs)}`, iso(deadlineMs), Math.floor((nowMs - w.lastSeenMs) / 1000), w.lastReadingId);
+        out.raise(
+          rule,
+          `silent-since-${iso(w.lastSeenMs)}`,
+          iso(deadlineMs),
+          Math.floor((nowMs - w.lastSeenMs) / 1000),
+          w.lastReadingId,
+        );
       }
     }
   }

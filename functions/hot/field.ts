@@ -18,8 +18,10 @@ const MAX_SEGMENTS = 16;
 export function parseFieldPath(text: string): { ok: true; path: FieldPath } | { ok: false; reason: string } {
   if (text === '') return { ok: false, reason: 'must not be empty' };
   const segments = text.split('.');
-  if (segments.some((s) => s === '')) return { ok: false, reason: `'${text}' has an empty segment (two dots, or a dot at an end)` };
-  if (segments.length > MAX_SEGMENTS) return { ok: false, reason: `'${text}' has ${segments.length} segments; at most ${MAX_SEGMENTS}` };
+  if (segments.some((s) => s === ''))
+    return { ok: false, reason: `'${text}' has an empty segment (two dots, or a dot at an end)` };
+  if (segments.length > MAX_SEGMENTS)
+    return { ok: false, reason: `'${text}' has ${segments.length} segments; at most ${MAX_SEGMENTS}` };
   return { ok: true, path: Object.freeze({ text, segments: Object.freeze(segments) }) };
 }
 

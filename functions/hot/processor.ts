@@ -83,9 +83,18 @@ export class HotProcessor {
     const mine: Transition[] = [];
     let pending = [...byDevice.keys()];
     for (let round = 1; pending.length > 0; round++) {
-      if (round > MAX_SAVE_ROUNDS) throw new Error(`hot path: the state of ${pending.length} device(s) kept changing under this batch (e.g. '${pending[0]}')`);
+      if (round > MAX_SAVE_ROUNDS)
+        throw new Error(
+          `hot path: the state of ${pending.length} device(s) kept changing under this batch (e.g. '${pending[0]}')`,
+        );
       const current = await this.states(pending);
-      const writes: Array<{ deviceId: string; state: DeviceHotState; etag: string | undefined; alerts: readonly Transition[]; stats: ApplyStats }> = [];
+      const writes: Array<{
+        deviceId: string;
+        state: DeviceHotState;
+        etag: string | undefined;
+        alerts: readonly Transition[];
+        stats: ApplyStats;
+      }> = [];
       for (const deviceId of pending) {
         const stored = current.get(deviceId)!;
         const deviceStats: ApplyStats = { applied: 0, duplicates: 0, late: 0 };
@@ -94,7 +103,13 @@ export class HotProcessor {
           addStats(stats, deviceStats); // a redelivery: nothing to write
           continue;
         }
-        writes.push({ deviceId, state: leaseNew(result.state, this.now()), etag: stored.etag, alerts: result.transitions, stats: deviceStats });
+        writes.push({
+          deviceId,
+          state: leaseNew(result.state, this.now()),
+          etag: stored.etag,
+          alerts: result.transitions,
+          stats: deviceStats,
+        });
       }
       const outcomes = await this.saveAll(writes);
       const retry: string[] = [];
@@ -103,18 +118,15 @@ export class HotProcessor {
         mine.push(...w.alerts);
         addStats(stats, w.stats);
       });
-      if (retry.length > 0) log.debug({ devices: retry.length, round }, 'hot state changed under this batch; re-reading');
+      if (retry.length > 0)
+        log.debug({ devices: retry.length, round }, 'hot state changed under this batch; re-reading');
       conflicts += retry.length;
       pending = retry;
     }
     this.options.counters.lateReadings += stats.late;
     this.count(mine);
     const chosen = new Set(mine);
-    await this.flush(
-      [...new Set(mine.map((t) => t.deviceId))],
-      (entry) => chosen.has(entry.transition),
-      log,
-    );
+    await this.flush([...new Set(mine.map((t) => t.deviceId))], (entry) => chosen.has(entry.transition), log);
     return { ...stats, devices: byDevice.size, transitions: mine.length, conflicts };
   }
 
@@ -126,12 +138,18 @@ export class HotProcessor {
     const nowMs = this.now();
     const due = await this.options.store.dueStates(nowMs);
     const { ruleSet, windowGraceMs } = this.options.settings;
-    const writes: Array<{ deviceId: string; state: DeviceHotState; etag: string | undefined; alerts: readonly Transition[] }> = [];
+    const writes: Array<{
+      deviceId: string;
+      state: DeviceHotState;
+      etag: string | undefined;
+      alerts: readonly Transition[];
+    }> = [];
     const unchanged: string[] = [];
     for (const stored of due) {
       const deviceId = stored.state.deviceId;
       const result = sweepDevice(stored.state, ruleSet, nowMs, windowGraceMs);
-      if (result.changed) writes.push({ deviceId, state: leaseNew(result.state, nowMs), etag: stored.etag, alerts: result.transitions });
+      if (result.changed)
+        writes.push({ deviceId, state: leaseNew(result.state, nowMs), etag: stored.etag, alerts: result.transitions });
       else {
         // Only a delivery is due: work from the stored document as it is.
         this.cache.set(deviceId, stored);
@@ -149,7 +167,11 @@ export class HotProcessor {
       (entry) => fresh.has(entry.transition) || entry.nextAttemptMs <= nowMs,
       log,
     );
-    return { devices: saved.length, transitions: transitions.length, delivered: this.options.counters.webhookDelivered - before };
+    return {
+      devices: saved.length,
+      transitions: transitions.length,
+      delivered: this.options.counters.webhookDelivered - before,
+    };
   }
 
   /** States for the devices: from the cache, the rest with one bulk read. */
@@ -171,11 +193,21 @@ export class HotProcessor {
 
   /** Conditional writes; the cache follows what was written, and forgets what another writer changed. */
   private async saveAll(
-    entries: ReadonlyArray<{ deviceId: string; state: DeviceHotState; etag: string | undefined; alerts?: readonly Transition[] }>,
+    entries: ReadonlyArray<{
+      deviceId: string;
+      state: DeviceHotState;
+      etag: string | undefined;
+      alerts?: readonly Transition[];
+    }>,
   ): Promise<Array<{ ok: boolean }>> {
     const { ruleSet, windowGraceMs } = this.options.settings;
     const outcomes = await this.options.store.save(
-      entries.map((e) => ({ state: e.state, etag: e.etag, nextDueMs: nextDueMs(e.state, ruleSet, windowGraceMs), ...(e.alerts ? { alerts: e.alerts } : {}) })),
+      entries.map((e) => ({
+        state: e.state,
+        etag: e.etag,
+        nextDueMs: nextDueMs(e.state, ruleSet, windowGraceMs),
+        ...(e.alerts ? { alerts: e.alerts } : {}),
+      })),
     );
     outcomes.forEach((outcome, i) => {
       const { deviceId, state } = entries[i]!;
@@ -186,12 +218,21 @@ export class HotProcessor {
   }
 
   /** Store and deliver the chosen outbox entries of these devices, then save what is left of each outbox. */
-  private async flush(deviceIds: readonly string[], chosen: (entry: OutboxEntry) => boolean, log: Logger): Promise<void> {
+  private async flush(
+    deviceIds: readonly string[],
+    chosen: (entry: OutboxEntry) => boolean,
+    log: Logger,
+  ): Promise<void> {
     const work = deviceIds
       .map((deviceId) => ({ deviceId, stored: this.cache.get(deviceId) }))
-      .filter((w): w is { deviceId: string; stored: StoredState } => w.stored !== undefined && w.stored.state.outbox.some(chosen));
+      .filter(
+        (w): w is { deviceId: string; stored: StoredState } =>
+          w.stored !== undefined && w.stored.state.outbox.some(chosen),
+      );
     if (work.length === 0) return;
-    const toStore = work.flatMap((w) => w.stored.state.outbox.filter((e) => chosen(e) && !e.stored).map((e) => e.transition));
+    const toStore = work.flatMap((w) =>
+      w.stored.state.outbox.filter((e) => chosen(e) && !e.stored).map((e) => e.transition),
+    );
     await this.options.store.storeAlerts(toStore);
 
     const failed: Transition[] = [];
@@ -204,16 +245,28 @@ export class HotProcessor {
       }
     };
     await Promise.all(Array.from({ length: Math.min(DELIVERY_CONCURRENCY, work.length) }, worker));
-    if (failed.length > 0) await this.options.store.markWebhookFailed(failed).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not mark alerts webhook: failed'));
+    if (failed.length > 0)
+      await this.options.store
+        .markWebhookFailed(failed)
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not mark alerts webhook: failed'));
 
     // What is left of each outbox, saved; a conflict means another writer took the device over and will
     // deliver what its copy still lists (at worst a repeat the receiver recognises by its header).
-    const saves = work.map(({ deviceId, stored }) => ({ deviceId, state: { ...stored.state, outbox: nextOutboxes.get(deviceId)! }, etag: stored.etag }));
+    const saves = work.map(({ deviceId, stored }) => ({
+      deviceId,
+      state: { ...stored.state, outbox: nextOutboxes.get(deviceId)! },
+      etag: stored.etag,
+    }));
     await this.saveAll(saves);
   }
 
   /** One device's outbox, in order: what remains after delivering the chosen entries. */
-  private async deliver(outbox: readonly OutboxEntry[], chosen: (entry: OutboxEntry) => boolean, failed: Transition[], log: Logger): Promise<OutboxEntry[]> {
+  private async deliver(
+    outbox: readonly OutboxEntry[],
+    chosen: (entry: OutboxEntry) => boolean,
+    failed: Transition[],
+    log: Logger,
+  ): Promise<OutboxEntry[]> {
     const { webhookUrl, webhookTimeoutMs, webhookMaxAttempts } = this.options.settings;
     const remaining: OutboxEntry[] = [];
     let blocked = false; // a later notification of a device never overtakes an earlier one
@@ -226,7 +279,12 @@ export class HotProcessor {
       }
       if (webhookUrl === undefined) continue; // stored; no webhook configured
       const t = entry.transition;
-      const result: DeliveryResult = await postWithRetry({ url: webhookUrl, timeoutMs: webhookTimeoutMs }, webhookBody(t), transitionKey(t), this.options.inlineBackoffMs);
+      const result: DeliveryResult = await postWithRetry(
+        { url: webhookUrl, timeoutMs: webhookTimeoutMs },
+        webhookBody(t),
+        transitionKey(t),
+        this.options.inlineBackoffMs,
+      );
       if (result.kind === 'delivered') {
         this.options.counters.webhookDelivered++;
         continue;
@@ -235,11 +293,17 @@ export class HotProcessor {
       if (result.kind === 'refused' || attempts >= webhookMaxAttempts) {
         this.options.counters.webhookFailed++;
         failed.push(t);
-        log.error({ alertId: t.alertId, state: t.state, attempts, reason: result.reason }, 'alert webhook notification given up');
+        log.error(
+          { alertId: t.alertId, state: t.state, attempts, reason: result.reason },
+          'alert webhook notification given up',
+        );
         continue;
       }
       blocked = true;
-      log.warn({ alertId: t.alertId, state: t.state, attempts, reason: result.reason }, 'alert webhook not reached; the sweep retries');
+      log.warn(
+        { alertId: t.alertId, state: t.state, attempts, reason: result.reason },
+        'alert webhook not reached; the sweep retries',
+      );
       remaining.push({ ...entry, stored: true, attempts, nextAttemptMs: this.now() + nextRetryDelayMs(attempts) });
     }
     return remaining;
@@ -270,11 +334,20 @@ function addStats(into: ApplyStats, from: ApplyStats): void {
  */
 function leaseNew(state: DeviceHotState, nowMs: number): DeviceHotState {
   if (!state.outbox.some((e) => e.nextAttemptMs === 0)) return state;
-  return { ...state, outbox: state.outbox.map((e) => (e.nextAttemptMs === 0 ? { ...e, stored: true, nextAttemptMs: nowMs + OUTBOX_LEASE_MS } : e)) };
+  return {
+    ...state,
+    outbox: state.outbox.map((e) =>
+      e.nextAttemptMs === 0 ? { ...e, stored: true, nextAttemptMs: nowMs + OUTBOX_LEASE_MS } : e,
+    ),
+  };
 }
 
 /** When the sweep next has work for this device: an outbox retry, a window to close, a stale deadline. */
-export function nextDueMs(state: DeviceHotState, ruleSet: HotSettings['ruleSet'], windowGraceMs: number): number | null {
+export function nextDueMs(
+  state: DeviceHotState,
+  ruleSet: HotSettings['ruleSet'],
+  windowGraceMs: number,
+): number | null {
   const candidates: number[] = state.outbox.map((e) => e.nextAttemptMs);
   for (const rule of ruleSet.windows) {
     const open = state.windows[rule.id];

@@ -107,7 +107,8 @@ const WINDOW_KEYS = new Set(['seconds', 'agg']);
 export function parseRules(value: unknown): RulesResult {
   const issues: RuleIssue[] = [];
   const issue = (path: string, message: string): void => void issues.push({ path, message: `${path}: ${message}` });
-  if (!isObject(value)) return { ok: false, issues: [{ path: '(file)', message: 'the rules file must be a JSON object {"rules":[…]}' }] };
+  if (!isObject(value))
+    return { ok: false, issues: [{ path: '(file)', message: 'the rules file must be a JSON object {"rules":[…]}' }] };
   for (const key of Object.keys(value)) if (!TOP_KEYS.has(key)) issue(key, `unknown key (expected "rules")`);
   const list = value.rules;
   if (!Array.isArray(list)) {
@@ -142,11 +143,15 @@ export function parseRules(value: unknown): RulesResult {
 
     if (raw.staleSeconds !== undefined) {
       for (const key of ['field', 'op', 'value', 'window'] as const) {
-        if (raw[key] !== undefined) issue(`${at}.${key}`, 'a stale rule (staleSeconds) has no field, op, value or window');
+        if (raw[key] !== undefined)
+          issue(`${at}.${key}`, 'a stale rule (staleSeconds) has no field, op, value or window');
       }
       const seconds = raw.staleSeconds;
       if (!isWholeNumber(seconds) || seconds < 1 || seconds > MAX_STALE_SECONDS) {
-        issue(`${at}.staleSeconds`, `must be a whole number of seconds from 1 to ${MAX_STALE_SECONDS}, got ${show(seconds)}`);
+        issue(
+          `${at}.staleSeconds`,
+          `must be a whole number of seconds from 1 to ${MAX_STALE_SECONDS}, got ${show(seconds)}`,
+        );
         return;
       }
       rules.push({ ...base, kind: 'stale', staleMs: seconds * 1000 });
@@ -154,9 +159,13 @@ export function parseRules(value: unknown): RulesResult {
     }
 
     let field: FieldPath | undefined;
-    if (raw.field === undefined) issue(`${at}.field`, 'is required (a dotted path into the reading, e.g. "temperatureC"), or give staleSeconds');
+    if (raw.field === undefined)
+      issue(`${at}.field`, 'is required (a dotted path into the reading, e.g. "temperatureC"), or give staleSeconds');
     else {
-      const parsed = typeof raw.field === 'string' ? parseFieldPath(raw.field) : { ok: false as const, reason: `must be a string, got ${show(raw.field)}` };
+      const parsed =
+        typeof raw.field === 'string'
+          ? parseFieldPath(raw.field)
+          : { ok: false as const, reason: `must be a string, got ${show(raw.field)}` };
       if (parsed.ok) field = parsed.path;
       else issue(`${at}.field`, parsed.reason);
     }
@@ -174,7 +183,10 @@ export function parseRules(value: unknown): RulesResult {
       else {
         for (const key of Object.keys(window)) if (!WINDOW_KEYS.has(key)) issue(`${at}.window.${key}`, 'unknown key');
         if (!isWholeNumber(window.seconds) || window.seconds < 1 || window.seconds > MAX_WINDOW_SECONDS) {
-          issue(`${at}.window.seconds`, `must be a whole number of seconds from 1 to ${MAX_WINDOW_SECONDS}, got ${show(window.seconds)}`);
+          issue(
+            `${at}.window.seconds`,
+            `must be a whole number of seconds from 1 to ${MAX_WINDOW_SECONDS}, got ${show(window.seconds)}`,
+          );
         } else windowMs = window.seconds * 1000;
         if (typeof window.agg !== 'string' || !(AGGREGATES as readonly string[]).includes(window.agg)) {
           issue(`${at}.window.agg`, `must be one of ${AGGREGATES.join(' ')}, got ${show(window.agg)}`);
@@ -200,14 +212,25 @@ export function parseRules(value: unknown): RulesResult {
       issue(`${at}.value`, `${op} compares numbers; got ${show(threshold)} (use == or != for strings and booleans)`);
       return;
     }
-    if (field && opOk) rules.push({ ...base, kind: 'threshold', field, op: op as ComparisonOp, value: threshold as number | string | boolean });
+    if (field && opOk)
+      rules.push({
+        ...base,
+        kind: 'threshold',
+        field,
+        op: op as ComparisonOp,
+        value: threshold as number | string | boolean,
+      });
   });
 
   if (issues.length > 0) return { ok: false, issues };
   return { ok: true, ruleSet: ruleSetOf(rules) };
 }
 
-function parseDeviceIds(value: unknown, at: string, issue: (path: string, message: string) => void): ReadonlySet<string> | undefined {
+function parseDeviceIds(
+  value: unknown,
+  at: string,
+  issue: (path: string, message: string) => void,
+): ReadonlySet<string> | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || value.length === 0) {
     issue(at, 'must be a non-empty array of device ids (leave it out for every device)');

@@ -35,7 +35,8 @@ export interface StateDocument extends DeviceHotState {
   _etag?: string;
 }
 
-export type SaveOutcome = { readonly ok: true; readonly etag: string } | { readonly ok: false; readonly conflict: true };
+export type SaveOutcome =
+  { readonly ok: true; readonly etag: string } | { readonly ok: false; readonly conflict: true };
 
 export function toStateDocument(state: DeviceHotState, nextDueMs: number | null): StateDocument {
   return { ...state, id: stateDocumentId(state.deviceId), pk: state.deviceId, type: 'hot-state', nextDueMs };
@@ -43,19 +44,29 @@ export function toStateDocument(state: DeviceHotState, nextDueMs: number | null)
 
 export function fromStateDocument(doc: StateDocument): StoredState {
   const { deviceId, applied, lastSeenMs, lastReadingId, windows, closedUntilMs, active, outbox, _etag } = doc;
-  return { state: { deviceId, applied, lastSeenMs, lastReadingId, windows, closedUntilMs, active, outbox }, etag: _etag };
+  return {
+    state: { deviceId, applied, lastSeenMs, lastReadingId, windows, closedUntilMs, active, outbox },
+    etag: _etag,
+  };
 }
 
 export class HotStore {
   constructor(private readonly container: () => Container) {}
 
   /** Each device's stored state (a new one when it has none), with one bulk read. */
-  async load(deviceIds: readonly string[], fresh: (deviceId: string) => DeviceHotState): Promise<Map<string, StoredState>> {
+  async load(
+    deviceIds: readonly string[],
+    fresh: (deviceId: string) => DeviceHotState,
+  ): Promise<Map<string, StoredState>> {
     const loaded = new Map<string, StoredState>();
     if (deviceIds.length === 0) return loaded;
     const { responses } = await bulkWithRetry(
       this.container(),
-      deviceIds.map((deviceId): OperationInput => ({ operationType: BulkOperationType.Read, id: stateDocumentId(deviceId), partitionKey: deviceId })),
+      deviceIds.map((deviceId): OperationInput => ({
+        operationType: BulkOperationType.Read,
+        id: stateDocumentId(deviceId),
+        partitionKey: deviceId,
+      })),
     );
     responses.forEach((response, i) => {
       const deviceId = deviceIds[i]!;
@@ -65,7 +76,9 @@ export class HotStore {
       } else if (response.statusCode === 404) {
         loaded.set(deviceId, { state: fresh(deviceId), etag: undefined });
       } else {
-        throw new Error(`hot path: reading the state of device '${deviceId}' failed with status ${response.statusCode}`);
+        throw new Error(
+          `hot path: reading the state of device '${deviceId}' failed with status ${response.statusCode}`,
+        );
       }
     });
     return loaded;
@@ -81,14 +94,25 @@ export class HotStore {
    * writer never gets past the state's etag.
    */
   async save(
-    entries: ReadonlyArray<{ state: DeviceHotState; etag: string | undefined; nextDueMs: number | null; alerts?: readonly Transition[] }>,
+    entries: ReadonlyArray<{
+      state: DeviceHotState;
+      etag: string | undefined;
+      nextDueMs: number | null;
+      alerts?: readonly Transition[];
+    }>,
   ): Promise<SaveOutcome[]> {
     if (entries.length === 0) return [];
     const stateOperation = ({ state, etag, nextDueMs }: (typeof entries)[number]): OperationInput => {
       const body = toStateDocument(state, nextDueMs) as unknown as JSONObject;
       return etag === undefined
         ? { operationType: BulkOperationType.Create, partitionKey: state.deviceId, resourceBody: body }
-        : { operationType: BulkOperationType.Replace, id: stateDocumentId(state.deviceId), partitionKey: state.deviceId, ifMatch: etag, resourceBody: body };
+        : {
+            operationType: BulkOperationType.Replace,
+            id: stateDocumentId(state.deviceId),
+            partitionKey: state.deviceId,
+            ifMatch: etag,
+            resourceBody: body,
+          };
     };
     const outcome = (status: number, eTag: string | undefined, deviceId: string): SaveOutcome => {
       if (status >= 200 && status < 300) return { ok: true, etag: eTag ?? '' };
@@ -106,7 +130,14 @@ export class HotStore {
           this.container(),
           plain.map((i) => stateOperation(entries[i]!)),
         );
-        responses.forEach((r, k) => (outcomes[plain[k]!] = outcome(r.statusCode, r.eTag ?? String(r.resourceBody?._etag ?? ''), entries[plain[k]!]!.state.deviceId)));
+        responses.forEach(
+          (r, k) =>
+            (outcomes[plain[k]!] = outcome(
+              r.statusCode,
+              r.eTag ?? String(r.resourceBody?._etag ?? ''),
+              entries[plain[k]!]!.state.deviceId,
+            )),
+        );
       })(),
       ...withAlerts.map(async (i) => {
         const entry = entries[i]!;
@@ -115,7 +146,14 @@ export class HotStore {
         // follow in a second request once the state is written.
         const inBatch = documents.slice(0, MAX_BATCH_OPERATIONS - 1);
         const response = await this.container().items.batch(
-          [stateOperation(entry), ...inBatch.map((doc): OperationInput => ({ operationType: BulkOperationType.Upsert, partitionKey: doc.pk, resourceBody: doc as unknown as JSONObject }))],
+          [
+            stateOperation(entry),
+            ...inBatch.map((doc): OperationInput => ({
+              operationType: BulkOperationType.Upsert,
+              partitionKey: doc.pk,
+              resourceBody: doc as unknown as JSONObject,
+            })),
+          ],
           entry.state.deviceId,
         );
         const results = response.result ?? [];
@@ -123,7 +161,10 @@ export class HotStore {
         outcomes[i] = outcome(state?.statusCode ?? response.code ?? 0, state?.eTag, entry.state.deviceId);
         if (!outcomes[i]!.ok) return;
         const failed = results.slice(1).find((r) => r.statusCode < 200 || r.statusCode >= 300);
-        if (failed) throw new Error(`hot path: writing an alert of device '${entry.state.deviceId}' failed with status ${failed.statusCode}`);
+        if (failed)
+          throw new Error(
+            `hot path: writing an alert of device '${entry.state.deviceId}' failed with status ${failed.statusCode}`,
+          );
         await this.storeDocuments(documents.slice(inBatch.length));
       }),
     ]);
@@ -150,8 +191,11 @@ export class HotStore {
       }),
     );
     responses.forEach((response, i) => {
-      const ok = (response.statusCode >= 200 && response.statusCode < 300) || (response.statusCode === 409 && documents[i]!.state === 'raised');
-      if (!ok) throw new Error(`hot path: writing alert '${documents[i]!.id}' failed with status ${response.statusCode}`);
+      const ok =
+        (response.statusCode >= 200 && response.statusCode < 300) ||
+        (response.statusCode === 409 && documents[i]!.state === 'raised');
+      if (!ok)
+        throw new Error(`hot path: writing alert '${documents[i]!.id}' failed with status ${response.statusCode}`);
     });
   }
 

@@ -13,7 +13,10 @@
 import type { AlertWebhookBody } from '@iot-ingest/contracts';
 import { ALERT_ID_HEADER } from '@iot-ingest/contracts';
 
-export type DeliveryResult = { readonly kind: 'delivered' } | { readonly kind: 'retry'; readonly reason: string; readonly retryAfterMs?: number } | { readonly kind: 'refused'; readonly reason: string };
+export type DeliveryResult =
+  | { readonly kind: 'delivered' }
+  | { readonly kind: 'retry'; readonly reason: string; readonly retryAfterMs?: number }
+  | { readonly kind: 'refused'; readonly reason: string };
 
 export interface WebhookTarget {
   readonly url: string;
@@ -62,7 +65,12 @@ export async function postOnce(target: WebhookTarget, body: AlertWebhookBody, ke
 }
 
 /** Quick attempts inside an invocation (the first immediately). */
-export async function postWithRetry(target: WebhookTarget, body: AlertWebhookBody, key: string, backoffMs: readonly number[] = INLINE_BACKOFF_MS): Promise<DeliveryResult> {
+export async function postWithRetry(
+  target: WebhookTarget,
+  body: AlertWebhookBody,
+  key: string,
+  backoffMs: readonly number[] = INLINE_BACKOFF_MS,
+): Promise<DeliveryResult> {
   let result = await postOnce(target, body, key);
   for (const pause of backoffMs) {
     if (result.kind !== 'retry') return result;

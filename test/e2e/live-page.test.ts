@@ -20,7 +20,15 @@ import { tempDir } from './helpers.js';
 const CHROMIUM = '/usr/bin/chromium';
 // As /work/.library/env/machines/node.md says: without the background-networking flags Chromium keeps
 // trying hosts this loopback-only machine cannot reach.
-const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 describe('the live page in headless Chromium', () => {
   let dir = '';
@@ -33,7 +41,9 @@ describe('the live page in headless Chromium', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium; .ci/run does it)`);
+      throw new Error(
+        `${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium; .ci/run does it)`,
+      );
     }
     dir = await tempDir('live');
     const rules = path.join(dir, 'hot-rules.json');
@@ -49,7 +59,11 @@ describe('the live page in headless Chromium', () => {
     expect(stack.unavailable).toEqual([]);
     origin = new URL(stack.connections.devstack?.statusUrl as string).origin;
     profile = await mkdtemp(path.join(os.tmpdir(), 'iot-ingest-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_FLAGS,
+    });
     page = await context.newPage();
     page.on('request', (request) => requested.push(request.url()));
     await page.goto(`${origin}/`);
@@ -70,15 +84,19 @@ describe('the live page in headless Chromium', () => {
     expect(requested.filter((url) => !url.startsWith(origin))).toEqual([]);
   });
 
-  it('its numbers move: readings sent, hub messages, and the devices\' charts', async () => {
+  it("its numbers move: readings sent, hub messages, and the devices' charts", async () => {
     const read = async () => ({
       sent: Number(await page.getAttribute('[data-hop="devices"] .total', 'data-value')),
       hub: Number(await page.getAttribute('[data-hop="hub"] .total', 'data-value')),
       // The newest reading charted per device (epoch ms of its ts), summed over the devices.
-      newest: await page.$$eval('#devices .device', (boxes) => boxes.reduce((n, b) => n + Number(b.getAttribute('data-last') ?? 0), 0)),
+      newest: await page.$$eval('#devices .device', (boxes) =>
+        boxes.reduce((n, b) => n + Number(b.getAttribute('data-last') ?? 0), 0),
+      ),
       charts: await page.locator('#devices .device canvas').count(),
     });
-    await page.waitForFunction("document.querySelectorAll('#devices .device canvas').length >= 2", undefined, { timeout: 30_000 });
+    await page.waitForFunction("document.querySelectorAll('#devices .device canvas').length >= 2", undefined, {
+      timeout: 30_000,
+    });
     const before = await read();
     await page.waitForTimeout(3000);
     const after = await read();
@@ -93,19 +111,35 @@ describe('the live page in headless Chromium', () => {
     const deviceId = await row.getAttribute('data-device');
     expect(deviceId).toMatch(/^sim-direct-00[12]$/);
     const listed = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [path.resolve('cli/bin/iot-ingest.js'), 'alerts', '--format', 'jsonl'], { env: { PATH: process.env.PATH ?? '', IOT_INGEST_DEVSTACK_DIR: dir } }, (err, stdout, stderr) =>
-        err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(stdout),
+      execFile(
+        process.execPath,
+        [path.resolve('cli/bin/iot-ingest.js'), 'alerts', '--format', 'jsonl'],
+        { env: { PATH: process.env.PATH ?? '', IOT_INGEST_DEVSTACK_DIR: dir } },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(stdout)),
       ),
     );
-    const alerts = listed.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { rule: string; deviceId: string });
+    const alerts = listed
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { rule: string; deviceId: string });
     expect(alerts.some((a) => a.rule === 'too-hot' && a.deviceId === deviceId)).toBe(true);
     // And the webhook receiver got it, in the Logic Apps body.
-    const receiver = (stack.components.get('webhook') as unknown as { receiver: { received(): Array<{ body: { rule: string; deviceId: string; state: string } }> } }).receiver;
-    expect(receiver.received().some((r) => r.body.rule === 'too-hot' && r.body.deviceId === deviceId && r.body.state === 'raised')).toBe(true);
+    const receiver = (
+      stack.components.get('webhook') as unknown as {
+        receiver: { received(): Array<{ body: { rule: string; deviceId: string; state: string } }> };
+      }
+    ).receiver;
+    expect(
+      receiver
+        .received()
+        .some((r) => r.body.rule === 'too-hot' && r.body.deviceId === deviceId && r.body.state === 'raised'),
+    ).toBe(true);
   });
 
   it('/status still answers the JSON iot-ingest status reads', async () => {
-    const status = (await (await fetch(`${origin}/status`)).json()) as { summary: { readingsSent: number; eventsByConsumerGroup: Record<string, number> } };
+    const status = (await (await fetch(`${origin}/status`)).json()) as {
+      summary: { readingsSent: number; eventsByConsumerGroup: Record<string, number> };
+    };
     expect(status.summary.readingsSent).toBeGreaterThan(0);
     expect(Object.keys(status.summary.eventsByConsumerGroup)).toEqual(['warm', 'cold', 'analytics', 'hot']);
   });

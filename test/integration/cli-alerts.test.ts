@@ -20,8 +20,12 @@ const BIN = path.resolve('cli/bin/iot-ingest.js');
 
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...env }, timeout: 60_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
     );
   });
 }
@@ -37,13 +41,27 @@ describe('iot-ingest alerts (spawned CLI against the Cosmos DB server)', () => {
     await mergeConnection('cosmos', cosmos.connection, dir);
     env = { IOT_INGEST_DEVSTACK_DIR: dir };
     const client = new CosmosClient(cosmosClientOptions(cosmos.connection));
-    const { container } = await client.database('iot-ingest').containers.createIfNotExists({ id: 'alerts', partitionKey: { paths: ['/pk'] } });
+    const { container } = await client
+      .database('iot-ingest')
+      .containers.createIfNotExists({ id: 'alerts', partitionKey: { paths: ['/pk'] } });
     const parsed = parseRules({ rules: [{ id: 'too-hot', field: 't', op: '>', value: 30 }] });
     if (!parsed.ok) throw new Error('rules');
     const t0 = Date.parse('2026-11-23T10:00:00Z');
-    const reading = (deviceId: string, seq: number, t: number) => ({ id: `0-${seq}-0`, deviceId, partition: '0', sequenceNumber: seq, index: 0, enqueuedAtMs: t0 + seq * 1000, body: { t } });
+    const reading = (deviceId: string, seq: number, t: number) => ({
+      id: `0-${seq}-0`,
+      deviceId,
+      partition: '0',
+      sequenceNumber: seq,
+      index: 0,
+      enqueuedAtMs: t0 + seq * 1000,
+      body: { t },
+    });
     // dev-1: raised then resolved; dev-2: raised, still open (the newest alert).
-    const one = applyReadings(newDeviceState('dev-1'), [reading('dev-1', 1, 35), reading('dev-1', 2, 20)], parsed.ruleSet);
+    const one = applyReadings(
+      newDeviceState('dev-1'),
+      [reading('dev-1', 1, 35), reading('dev-1', 2, 20)],
+      parsed.ruleSet,
+    );
     const two = applyReadings(newDeviceState('dev-2'), [reading('dev-2', 3, 40)], parsed.ruleSet);
     await new HotStore(() => container).storeAlerts([...one.transitions, ...two.transitions]);
     client.dispose();
@@ -57,20 +75,30 @@ describe('iot-ingest alerts (spawned CLI against the Cosmos DB server)', () => {
   it('lists every alert newest first; --open only those still raised', async () => {
     const all = await cli(['alerts', '--format', 'jsonl'], env);
     expect(all.stderr).toBe('');
-    const rows = all.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const rows = all.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(rows.map((r) => [r.deviceId, r.state, r.value, r.resolvedValue])).toEqual([
       ['dev-2', 'raised', 40, undefined],
       ['dev-1', 'resolved', 35, 20],
     ]);
     const open = await cli(['alerts', '--open', '--format', 'jsonl'], env);
-    expect(open.stdout.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(['too-hot:dev-2:0-3-0']);
+    expect(
+      open.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { id: string }).id),
+    ).toEqual(['too-hot:dev-2:0-3-0']);
   });
 
   it('table and CSV have the alert columns', async () => {
     const csv = await cli(['alerts', '--format', 'csv'], env);
     const lines = csv.stdout.trim().split('\n');
     expect(lines[0]).toBe('at,state,rule,deviceId,value,resolvedAt,resolvedValue,readingId,webhook,id');
-    expect(lines[2]).toBe('2026-11-23T10:00:01.000Z,resolved,too-hot,dev-1,35,2026-11-23T10:00:02.000Z,20,0-1-0,,too-hot:dev-1:0-1-0');
+    expect(lines[2]).toBe(
+      '2026-11-23T10:00:01.000Z,resolved,too-hot,dev-1,35,2026-11-23T10:00:02.000Z,20,0-1-0,,too-hot:dev-1:0-1-0',
+    );
     const table = await cli(['alerts', '--open', '--format', 'table'], env);
     expect(table.stdout).toMatch(/^at\s+\| state\s+\| rule\s+\| deviceId/);
     expect(table.stdout).toMatch(/\(1 row\)\n$/);
@@ -79,6 +107,11 @@ describe('iot-ingest alerts (spawned CLI against the Cosmos DB server)', () => {
   it('a missing alerts container is one clear line naming it', async () => {
     const run = await cli(['alerts', '--alerts-container', 'nope'], env);
     expect(run.code).toBe(1);
-    expect(run.stderr.trim().split('\n').filter((l) => l.startsWith('iot-ingest:'))).toEqual([expect.stringMatching(/^iot-ingest: Cosmos DB container iot-ingest\/nope not found/)]);
+    expect(
+      run.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('iot-ingest:')),
+    ).toEqual([expect.stringMatching(/^iot-ingest: Cosmos DB container iot-ingest\/nope not found/)]);
   });
 });

@@ -33,21 +33,47 @@ const RULES = {
   ],
 };
 
-function invoke(handler: (m: unknown, c: InvocationContext) => unknown, events: ReceivedEventData[], partitionId = '1'): Promise<unknown> {
+function invoke(
+  handler: (m: unknown, c: InvocationContext) => unknown,
+  events: ReceivedEventData[],
+  partitionId = '1',
+): Promise<unknown> {
   const partition = { fullyQualifiedNamespace: 'localhost', eventHubName: 'hub', consumerGroup: 'hot', partitionId };
   const { messages, triggerMetadata } = toTriggerInput(events, partition, 'binary');
-  return Promise.resolve(handler(messages, new InvocationContext({ invocationId: 'inv', functionName: 'hotPath', triggerMetadata, logHandler: () => undefined })));
+  return Promise.resolve(
+    handler(
+      messages,
+      new InvocationContext({
+        invocationId: 'inv',
+        functionName: 'hotPath',
+        triggerMetadata,
+        logHandler: () => undefined,
+      }),
+    ),
+  );
 }
 
-const timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
+const timer = {
+  isPastDue: false,
+  schedule: { adjustForDST: false },
+  scheduleStatus: { last: '', next: '', lastUpdated: '' },
+};
 function sweepWith(runtime: Runtime): Promise<void> {
-  return createHotSweepHandler(runtime)(timer, new InvocationContext({ invocationId: 'sweep', functionName: 'hotSweep', logHandler: () => undefined }));
+  return createHotSweepHandler(runtime)(
+    timer,
+    new InvocationContext({ invocationId: 'sweep', functionName: 'hotSweep', logHandler: () => undefined }),
+  );
 }
 
 let nextSeq = 1000;
 function events(deviceId: string, temperatures: number[], startMs: number, stepMs = 1000): ReceivedEventData[] {
   return temperatures.map((temperatureC, i) =>
-    receivedEvent({ body: Buffer.from(JSON.stringify({ temperatureC })), sequenceNumber: nextSeq++, deviceId, enqueuedTimeUtc: new Date(startMs + i * stepMs) }),
+    receivedEvent({
+      body: Buffer.from(JSON.stringify({ temperatureC })),
+      sequenceNumber: nextSeq++,
+      deviceId,
+      enqueuedTimeUtc: new Date(startMs + i * stepMs),
+    }),
   );
 }
 
@@ -62,15 +88,19 @@ describe('hotPath and hotSweep against the Cosmos DB server and an HTTP webhook 
     return runtime;
   };
   const alerts = (deviceId: string) =>
-    queryAll<AlertDocument>(backends.cosmosContainer().database.container('alerts'), "SELECT * FROM c WHERE c.type = 'alert' AND c.deviceId = @d ORDER BY c.at", [
-      { name: '@d', value: deviceId },
-    ]);
+    queryAll<AlertDocument>(
+      backends.cosmosContainer().database.container('alerts'),
+      "SELECT * FROM c WHERE c.type = 'alert' AND c.deviceId = @d ORDER BY c.at",
+      [{ name: '@d', value: deviceId }],
+    );
   const delivered = (deviceId: string) => receiver.received().filter((r) => r.body.deviceId === deviceId);
 
   beforeAll(async () => {
     backends = await startBackends(['telemetry']);
     receiver = await startWebhookReceiver();
-    await backends.cosmosContainer().database.containers.createIfNotExists({ id: 'alerts', partitionKey: { paths: ['/pk'] } });
+    await backends
+      .cosmosContainer()
+      .database.containers.createIfNotExists({ id: 'alerts', partitionKey: { paths: ['/pk'] } });
     settings = {
       ...backends.settings,
       IOTHUB_EVENTS: 'Endpoint=sb://localhost;EntityPath=hub',
@@ -99,12 +129,33 @@ describe('hotPath and hotSweep against the Cosmos DB server and an HTTP webhook 
 
     const docs = await alerts('dev-a');
     expect(docs.filter((d) => d.rule === 'too-hot')).toMatchObject([
-      { state: 'resolved', value: 31, at: '2026-11-23T10:00:01.000Z', resolvedValue: 29, resolvedAt: '2026-11-23T10:00:03.000Z', readingId: `1-${batch[1]!.sequenceNumber}-0` },
+      {
+        state: 'resolved',
+        value: 31,
+        at: '2026-11-23T10:00:01.000Z',
+        resolvedValue: 29,
+        resolvedAt: '2026-11-23T10:00:03.000Z',
+        readingId: `1-${batch[1]!.sequenceNumber}-0`,
+      },
     ]);
     const bodies = delivered('dev-a').filter((r) => r.body.rule === 'too-hot');
     expect(bodies.map((r) => r.body)).toEqual([
-      { rule: 'too-hot', deviceId: 'dev-a', state: 'raised', value: 31, at: '2026-11-23T10:00:01.000Z', readingId: `1-${batch[1]!.sequenceNumber}-0` },
-      { rule: 'too-hot', deviceId: 'dev-a', state: 'resolved', value: 29, at: '2026-11-23T10:00:03.000Z', readingId: `1-${batch[3]!.sequenceNumber}-0` },
+      {
+        rule: 'too-hot',
+        deviceId: 'dev-a',
+        state: 'raised',
+        value: 31,
+        at: '2026-11-23T10:00:01.000Z',
+        readingId: `1-${batch[1]!.sequenceNumber}-0`,
+      },
+      {
+        rule: 'too-hot',
+        deviceId: 'dev-a',
+        state: 'resolved',
+        value: 29,
+        at: '2026-11-23T10:00:03.000Z',
+        readingId: `1-${batch[3]!.sequenceNumber}-0`,
+      },
     ]);
     expect(bodies.map((r) => r.key)).toEqual([`${docs[0]!.id}/raised`, `${docs[0]!.id}/resolved`]);
     expect(runtime.counters).toMatchObject({ alertsRaised: 1, alertsResolved: 1, webhookDelivered: 2 });
@@ -117,11 +168,19 @@ describe('hotPath and hotSweep against the Cosmos DB server and an HTTP webhook 
     await invoke(createHotPathHandler(first), events('dev-w', [24, 28], t0, 3000));
     await first.close();
     const second = newRuntime();
-    await invoke(createHotPathHandler(second), [...events('dev-w', [30], t0 + 6000), ...events('dev-w', [20], t0 + 12_000)]);
+    await invoke(createHotPathHandler(second), [
+      ...events('dev-w', [30], t0 + 6000),
+      ...events('dev-w', [20], t0 + 12_000),
+    ]);
 
     const docs = (await alerts('dev-w')).filter((d) => d.rule === 'avg-hot');
     expect(docs).toHaveLength(1);
-    expect(docs[0]).toMatchObject({ kind: 'window', state: 'raised', at: '2026-11-23T11:00:10.000Z', id: 'avg-hot:dev-w:2026-11-23T11:00:00.000Z' });
+    expect(docs[0]).toMatchObject({
+      kind: 'window',
+      state: 'raised',
+      at: '2026-11-23T11:00:10.000Z',
+      id: 'avg-hot:dev-w:2026-11-23T11:00:00.000Z',
+    });
     expect(docs[0]!.value).toBeCloseTo((24 + 28 + 30) / 3, 10);
     expect(delivered('dev-w').map((r) => [r.body.rule, r.body.state])).toEqual([['avg-hot', 'raised']]);
   });
@@ -143,7 +202,11 @@ describe('hotPath and hotSweep against the Cosmos DB server and an HTTP webhook 
     const keys = delivered('dev-m').map((r) => r.key);
     expect(keys).toHaveLength(4);
     expect(new Set(keys).size).toBe(4);
-    const state = await backends.cosmosContainer().database.container('alerts').item('hot-state:dev-m', 'dev-m').read<StateDocument>();
+    const state = await backends
+      .cosmosContainer()
+      .database.container('alerts')
+      .item('hot-state:dev-m', 'dev-m')
+      .read<StateDocument>();
     expect(state.resource?.outbox).toEqual([]);
   });
 
@@ -157,7 +220,9 @@ describe('hotPath and hotSweep against the Cosmos DB server and an HTTP webhook 
     await sweepWith(runtime);
     await sweepWith(runtime); // the same silence: nothing more
     const raised = await alerts('dev-silent');
-    expect(raised).toMatchObject([{ rule: 'silent', kind: 'stale', state: 'raised', at: new Date(lastMs + 1000).toISOString() }]);
+    expect(raised).toMatchObject([
+      { rule: 'silent', kind: 'stale', state: 'raised', at: new Date(lastMs + 1000).toISOString() },
+    ]);
     await invoke(createHotPathHandler(runtime), events('dev-silent', [21], Date.now()));
     expect(await alerts('dev-silent')).toMatchObject([{ id: raised[0]!.id, state: 'resolved' }]);
     expect(delivered('dev-silent').map((r) => r.body.state)).toEqual(['raised', 'resolved']);
@@ -174,7 +239,13 @@ describe('hotPath and hotSweep against the Cosmos DB server and an HTTP webhook 
   it('a webhook down for longer is retried by the sweep later, in order, and a refusal marks the alert webhook: failed', async () => {
     const runtime = newRuntime();
     let nowMs = Date.now();
-    const processor = new HotProcessor({ settings: runtime.config.hot, store: new HotStore(() => runtime.alertsContainer()), counters: runtime.counters, now: () => nowMs, inlineBackoffMs: [] });
+    const processor = new HotProcessor({
+      settings: runtime.config.hot,
+      store: new HotStore(() => runtime.alertsContainer()),
+      counters: runtime.counters,
+      now: () => nowMs,
+      inlineBackoffMs: [],
+    });
     const t0 = Date.now();
     receiver.failNext(1, 500);
     await processor.processRecords(recordsOf(events('dev-d', [50, 20], t0)), functionsLogger);
@@ -182,11 +253,19 @@ describe('hotPath and hotSweep against the Cosmos DB server and an HTTP webhook 
     // Both still wait in the outbox; the raised one blocks the resolved one.
     nowMs += 60_000;
     await processor.sweep(functionsLogger);
-    expect(delivered('dev-d').filter((r) => r.body.rule === 'too-hot').map((r) => r.body.state)).toEqual(['raised', 'resolved']);
+    expect(
+      delivered('dev-d')
+        .filter((r) => r.body.rule === 'too-hot')
+        .map((r) => r.body.state),
+    ).toEqual(['raised', 'resolved']);
 
     receiver.failNext(1, 400);
     await processor.processRecords(recordsOf(events('dev-d', [60], nowMs)), functionsLogger);
-    await waitFor(async () => (await alerts('dev-d')).some((d) => d.webhook === 'failed'), 5000, 'the refused alert marked webhook: failed');
+    await waitFor(
+      async () => (await alerts('dev-d')).some((d) => d.webhook === 'failed'),
+      5000,
+      'the refused alert marked webhook: failed',
+    );
     expect(runtime.counters.webhookFailed).toBe(1);
   });
 

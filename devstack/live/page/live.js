@@ -13,7 +13,14 @@ const el = (tag, className, text) => {
   if (text !== undefined) node.textContent = text;
   return node;
 };
-const fmt = (n) => (typeof n === 'number' ? (Math.abs(n) >= 100 || Number.isInteger(n) ? String(Math.round(n)) : n.toFixed(2)) : n === null ? '—' : String(n));
+const fmt = (n) =>
+  typeof n === 'number'
+    ? Math.abs(n) >= 100 || Number.isInteger(n)
+      ? String(Math.round(n))
+      : n.toFixed(2)
+    : n === null
+      ? '—'
+      : String(n);
 const ms = (v) => (v === null || v === undefined ? '—' : `${Math.round(v)} ms`);
 const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : '');
 
@@ -40,7 +47,8 @@ function renderFlow(flow) {
       return item;
     }),
   );
-  document.getElementById('functions-errors').textContent = `function errors ${flow.functionErrors} · dead letters ${flow.deadLetters} · up ${Math.round(flow.uptimeMs / 1000)} s`;
+  document.getElementById('functions-errors').textContent =
+    `function errors ${flow.functionErrors} · dead letters ${flow.deadLetters} · up ${Math.round(flow.uptimeMs / 1000)} s`;
 }
 
 function renderLatency(latency) {
@@ -53,7 +61,10 @@ function renderLatency(latency) {
     ...rows.map(([label, s], i) => {
       const box = el('div');
       box.dataset.latency = ['deviceToHub', 'deviceToConsumer', 'alertToWebhook'][i];
-      box.append(el('dt', '', `${label}, ${s.samples} samples`), el('dd', '', `p50 ${ms(s.p50Ms)} · p99 ${ms(s.p99Ms)}`));
+      box.append(
+        el('dt', '', `${label}, ${s.samples} samples`),
+        el('dd', '', `p50 ${ms(s.p50Ms)} · p99 ${ms(s.p99Ms)}`),
+      );
       return box;
     }),
   );
@@ -66,7 +77,13 @@ function renderAlerts(alerts) {
       const row = el('tr', 'raised');
       row.dataset.rule = a.rule;
       row.dataset.device = a.deviceId;
-      row.append(el('td', '', time(a.at)), el('td', '', a.rule), el('td', '', a.deviceId), el('td', '', fmt(a.value)), el('td', '', a.readingId ?? ''));
+      row.append(
+        el('td', '', time(a.at)),
+        el('td', '', a.rule),
+        el('td', '', a.deviceId),
+        el('td', '', fmt(a.value)),
+        el('td', '', a.readingId ?? ''),
+      );
       return row;
     }),
   );
@@ -81,7 +98,14 @@ function renderAlerts(alerts) {
       row.dataset.rule = a.rule;
       row.dataset.device = a.deviceId;
       row.dataset.state = a.state;
-      row.append(el('td', '', time(a.at)), el('td', '', a.state), el('td', '', a.rule), el('td', '', a.deviceId), el('td', '', fmt(a.value)), el('td', '', a.resolvedAt ? `${time(a.resolvedAt)} (${fmt(a.resolvedValue)})` : ''));
+      row.append(
+        el('td', '', time(a.at)),
+        el('td', '', a.state),
+        el('td', '', a.rule),
+        el('td', '', a.deviceId),
+        el('td', '', fmt(a.value)),
+        el('td', '', a.resolvedAt ? `${time(a.resolvedAt)} (${fmt(a.resolvedValue)})` : ''),
+      );
       return row;
     }),
   );
@@ -108,7 +132,15 @@ function chartFor(deviceId, fields) {
       height: 150,
       legend: { show: true },
       scales: { x: { time: true } },
-      series: [{}, ...fields.map((f, i) => ({ label: f, stroke: colours[i % colours.length], width: 1.5, scale: i === 0 ? 'y' : `y${i}` }))],
+      series: [
+        {},
+        ...fields.map((f, i) => ({
+          label: f,
+          stroke: colours[i % colours.length],
+          width: 1.5,
+          scale: i === 0 ? 'y' : `y${i}`,
+        })),
+      ],
       axes: [{}, { scale: 'y' }],
     },
     data,

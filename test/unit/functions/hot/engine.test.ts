@@ -14,10 +14,22 @@ function rules(list: unknown[]): RuleSet {
 }
 
 let seq = 0;
-function reading(body: unknown, atMs: number, options: { deviceId?: string; partition?: string; sequenceNumber?: number; index?: number } = {}): HotReading {
+function reading(
+  body: unknown,
+  atMs: number,
+  options: { deviceId?: string; partition?: string; sequenceNumber?: number; index?: number } = {},
+): HotReading {
   const sequenceNumber = options.sequenceNumber ?? seq++;
   const partition = options.partition ?? '0';
-  return { id: `${partition}-${sequenceNumber}-${options.index ?? 0}`, deviceId: options.deviceId ?? 'dev-1', partition, sequenceNumber, index: options.index ?? 0, enqueuedAtMs: atMs, body };
+  return {
+    id: `${partition}-${sequenceNumber}-${options.index ?? 0}`,
+    deviceId: options.deviceId ?? 'dev-1',
+    partition,
+    sequenceNumber,
+    index: options.index ?? 0,
+    enqueuedAtMs: atMs,
+    body,
+  };
 }
 
 function run(ruleSet: RuleSet, readings: HotReading[], state: DeviceHotState = newDeviceState('dev-1')) {
@@ -45,13 +57,20 @@ describe('threshold rule', () => {
 
   it('still holding at the end of a batch raises nothing in the next batch', () => {
     const first = run(tooHot, [reading({ temperatureC: 40 }, T0)]);
-    const second = run(tooHot, [reading({ temperatureC: 41 }, T0 + 1000), reading({ temperatureC: 45 }, T0 + 2000)], first.state);
+    const second = run(
+      tooHot,
+      [reading({ temperatureC: 41 }, T0 + 1000), reading({ temperatureC: 45 }, T0 + 2000)],
+      first.state,
+    );
     expect(first.transitions.map((t) => t.state)).toEqual(['raised']);
     expect(second.transitions).toEqual([]);
   });
 
   it('a redelivered batch (same positions) changes nothing and raises nothing twice', () => {
-    const batch = [reading({ temperatureC: 40 }, T0, { sequenceNumber: 10 }), reading({ temperatureC: 20 }, T0 + 1, { sequenceNumber: 11 })];
+    const batch = [
+      reading({ temperatureC: 40 }, T0, { sequenceNumber: 10 }),
+      reading({ temperatureC: 20 }, T0 + 1, { sequenceNumber: 11 }),
+    ];
     const first = run(tooHot, batch);
     const again = run(tooHot, batch, first.state);
     expect(first.transitions).toHaveLength(2);
@@ -61,7 +80,12 @@ describe('threshold rule', () => {
   });
 
   it('a reading without the field, or with a value of another type, takes no part', () => {
-    const { transitions } = run(tooHot, [reading({ temperatureC: 40 }, T0), reading({ humidityPct: 50 }, T0 + 1), reading({ temperatureC: 'cold' }, T0 + 2), reading(undefined, T0 + 3)]);
+    const { transitions } = run(tooHot, [
+      reading({ temperatureC: 40 }, T0),
+      reading({ humidityPct: 50 }, T0 + 1),
+      reading({ temperatureC: 'cold' }, T0 + 2),
+      reading(undefined, T0 + 3),
+    ]);
     expect(transitions.map((t) => t.state)).toEqual(['raised']);
   });
 
@@ -76,7 +100,11 @@ describe('threshold rule', () => {
 
   it('== and != compare strings and booleans', () => {
     const ruleSet = rules([{ id: 'fault', field: 'mode', op: '==', value: 'fault' }]);
-    const { transitions } = run(ruleSet, [reading({ mode: 'run' }, T0), reading({ mode: 'fault' }, T0 + 1), reading({ mode: 'run' }, T0 + 2)]);
+    const { transitions } = run(ruleSet, [
+      reading({ mode: 'run' }, T0),
+      reading({ mode: 'fault' }, T0 + 1),
+      reading({ mode: 'run' }, T0 + 2),
+    ]);
     expect(transitions.map(brief)).toEqual([
       ['fault', 'raised', 'fault', '2026-11-23T10:00:00.001Z'],
       ['fault', 'resolved', 'run', '2026-11-23T10:00:00.002Z'],
@@ -85,7 +113,8 @@ describe('threshold rule', () => {
 });
 
 describe('window rule (tumbling, per device)', () => {
-  const windowRule = (agg: string, op: string, value: number) => rules([{ id: `w-${agg}`, field: 't', op, value, window: { seconds: 10, agg } }]);
+  const windowRule = (agg: string, op: string, value: number) =>
+    rules([{ id: `w-${agg}`, field: 't', op, value, window: { seconds: 10, agg } }]);
   // Two windows: [10:00:00, 10:00:10) and [10:00:10, 10:00:20), closed by a reading at 10:00:20.
   const stream = () => [
     reading({ t: 20 }, T0 + 1000),
@@ -106,7 +135,9 @@ describe('window rule (tumbling, per device)', () => {
   });
 
   it('min, max and count aggregate the window', () => {
-    expect(run(windowRule('min', '<', 15), stream()).transitions.map(brief)).toEqual([['w-min', 'raised', 10, '2026-11-23T10:00:20.000Z']]);
+    expect(run(windowRule('min', '<', 15), stream()).transitions.map(brief)).toEqual([
+      ['w-min', 'raised', 10, '2026-11-23T10:00:20.000Z'],
+    ]);
     expect(run(windowRule('max', '>=', 40), stream()).transitions.map(brief)).toEqual([
       ['w-max', 'raised', 40, '2026-11-23T10:00:10.000Z'],
       ['w-max', 'resolved', 12, '2026-11-23T10:00:20.000Z'],
@@ -129,7 +160,11 @@ describe('window rule (tumbling, per device)', () => {
 
   it('a late reading (for a window already closed) is counted and left out', () => {
     const ruleSet = windowRule('count', '>', 100);
-    const { state, stats } = run(ruleSet, [reading({ t: 1 }, T0 + 11_000), reading({ t: 1 }, T0 + 21_000), reading({ t: 1 }, T0 + 12_000)]);
+    const { state, stats } = run(ruleSet, [
+      reading({ t: 1 }, T0 + 11_000),
+      reading({ t: 1 }, T0 + 21_000),
+      reading({ t: 1 }, T0 + 12_000),
+    ]);
     expect(stats.late).toBe(1);
     expect(state.windows['w-count']).toMatchObject({ startMs: T0 + 20_000, count: 1 });
   });
@@ -180,7 +215,9 @@ describe('alert lifecycle across rule changes and the outbox', () => {
   it('every transition is queued in the outbox, not yet stored or delivered', () => {
     const ruleSet = rules([{ id: 'too-hot', field: 't', op: '>', value: 30 }]);
     const { state, transitions } = run(ruleSet, [reading({ t: 40 }, T0), reading({ t: 20 }, T0 + 1)]);
-    expect(state.outbox.map((e) => [e.transition, e.stored, e.attempts])).toEqual(transitions.map((t) => [t, false, 0]));
+    expect(state.outbox.map((e) => [e.transition, e.stored, e.attempts])).toEqual(
+      transitions.map((t) => [t, false, 0]),
+    );
   });
 
   it('a rule removed from the file resolves its open alert with a null value', () => {
@@ -194,12 +231,22 @@ describe('alert lifecycle across rule changes and the outbox', () => {
   it('the webhook body has exactly rule, deviceId, state, value, at, readingId', () => {
     const ruleSet = rules([{ id: 'too-hot', field: 't', op: '>', value: 30 }]);
     const [raised] = run(ruleSet, [reading({ t: 40 }, T0, { sequenceNumber: 7 })]).transitions;
-    expect(webhookBody(raised!)).toEqual({ rule: 'too-hot', deviceId: 'dev-1', state: 'raised', value: 40, at: '2026-11-23T10:00:00.000Z', readingId: '0-7-0' });
+    expect(webhookBody(raised!)).toEqual({
+      rule: 'too-hot',
+      deviceId: 'dev-1',
+      state: 'raised',
+      value: 40,
+      at: '2026-11-23T10:00:00.000Z',
+      readingId: '0-7-0',
+    });
   });
 
   it('a resolved alert document keeps how it was raised', () => {
     const ruleSet = rules([{ id: 'too-hot', field: 't', op: '>', value: 30 }]);
-    const [, resolved] = run(ruleSet, [reading({ t: 40 }, T0, { sequenceNumber: 1 }), reading({ t: 20 }, T0 + 5, { sequenceNumber: 2 })]).transitions;
+    const [, resolved] = run(ruleSet, [
+      reading({ t: 40 }, T0, { sequenceNumber: 1 }),
+      reading({ t: 20 }, T0 + 5, { sequenceNumber: 2 }),
+    ]).transitions;
     expect(alertDocument(resolved!)).toEqual({
       id: 'too-hot:dev-1:0-1-0',
       pk: 'dev-1',

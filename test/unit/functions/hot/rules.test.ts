@@ -60,18 +60,31 @@ describe('rules file', () => {
   });
 
   it('an ordering op needs a number; strings and booleans compare only with == and !=', () => {
-    expect(messages({ rules: [{ id: 'a', field: 'x', op: '>', value: 'hot' }] })).toEqual([expect.stringMatching(/rules\[0\]\.value: > compares numbers/)]);
-    expect(messages({ rules: [{ id: 'a', field: 'mode', op: '==', value: 'fault' }, { id: 'b', field: 'door', op: '!=', value: false }] })).toEqual([]);
+    expect(messages({ rules: [{ id: 'a', field: 'x', op: '>', value: 'hot' }] })).toEqual([
+      expect.stringMatching(/rules\[0\]\.value: > compares numbers/),
+    ]);
+    expect(
+      messages({
+        rules: [
+          { id: 'a', field: 'mode', op: '==', value: 'fault' },
+          { id: 'b', field: 'door', op: '!=', value: false },
+        ],
+      }),
+    ).toEqual([]);
   });
 
   it('a window compares its aggregate with a number only', () => {
-    expect(messages({ rules: [{ id: 'a', field: 'x', op: '==', value: 'on', window: { seconds: 5, agg: 'count' } }] })).toEqual([
+    expect(
+      messages({ rules: [{ id: 'a', field: 'x', op: '==', value: 'on', window: { seconds: 5, agg: 'count' } }] }),
+    ).toEqual([
       expect.stringMatching(/rules\[0\]\.value: must be a number \(it is compared with the window's aggregate\)/),
     ]);
   });
 
   it('deviceIds must be a non-empty list of distinct ids', () => {
-    expect(messages({ rules: [{ id: 'a', staleSeconds: 5, deviceIds: [] }] })).toEqual([expect.stringMatching(/rules\[0\]\.deviceIds: must be a non-empty array/)]);
+    expect(messages({ rules: [{ id: 'a', staleSeconds: 5, deviceIds: [] }] })).toEqual([
+      expect.stringMatching(/rules\[0\]\.deviceIds: must be a non-empty array/),
+    ]);
     expect(messages({ rules: [{ id: 'a', staleSeconds: 5, deviceIds: ['d1', 'd1', 3] }] })).toEqual([
       expect.stringMatching(/rules\[0\]\.deviceIds\[1\]: 'd1' is listed twice/),
       expect.stringMatching(/rules\[0\]\.deviceIds\[2\]: must be a non-empty string/),
@@ -80,8 +93,13 @@ describe('rules file', () => {
 
   it('a file that is not JSON, or has no rules array, is one clear error', () => {
     const notJson = parseRulesText('{"rules": [', 'hot-rules.json');
-    expect(notJson.ok ? [] : notJson.issues.map((i) => i.message)).toEqual([expect.stringMatching(/^hot-rules\.json is not JSON/)]);
-    expect(messages({ rule: [] })).toEqual(['rule: unknown key (expected "rules")', 'rules: must be an array of rules']);
+    expect(notJson.ok ? [] : notJson.issues.map((i) => i.message)).toEqual([
+      expect.stringMatching(/^hot-rules\.json is not JSON/),
+    ]);
+    expect(messages({ rule: [] })).toEqual([
+      'rule: unknown key (expected "rules")',
+      'rules: must be an array of rules',
+    ]);
     expect(messages([])).toEqual(['the rules file must be a JSON object {"rules":[…]}']);
   });
 });
@@ -115,15 +133,15 @@ describe('dotted field paths', () => {
 
 describe('thresholds', () => {
   it('each op compares numbers as written', () => {
-    expect([compare(31, '>', 30), compare(30, '>', 30), compare(30, '>=', 30), compare(29, '<', 30), compare(30, '<=', 30), compare(30, '==', 30), compare(30, '!=', 30)]).toEqual([
-      true,
-      false,
-      true,
-      true,
-      true,
-      true,
-      false,
-    ]);
+    expect([
+      compare(31, '>', 30),
+      compare(30, '>', 30),
+      compare(30, '>=', 30),
+      compare(29, '<', 30),
+      compare(30, '<=', 30),
+      compare(30, '==', 30),
+      compare(30, '!=', 30),
+    ]).toEqual([true, false, true, true, true, true, false]);
   });
 
   it('values of different types are not comparable (no answer, not false)', () => {
