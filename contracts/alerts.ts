@@ -1,5 +1,5 @@
 /**
- * Alerts (docs/contracts.md §8): what the hot path writes to Cosmos DB container `alerts` and POSTs to the
+ * Alerts (docs/contracts.md §9): what the hot path writes to Cosmos DB container `alerts` and POSTs to the
  * alert webhook, and what the CLI (`iot-ingest alerts`) and the devstack's live page read back.
  *
  * One document per alert — one (rule, device) episode from `raised` to `resolved` — with a deterministic
@@ -16,7 +16,7 @@ export type AlertValue = number | string | boolean | null;
 
 /**
  * The webhook body, one POST per transition; a Logic Apps "When a HTTP request is received" trigger takes it
- * with the schema in docs/contracts.md §8. `at` is hub time (ISO 8601 UTC): the reading's `enqueuedAt`, a
+ * with the schema in docs/contracts.md §9. `at` is hub time (ISO 8601 UTC): the reading's `enqueuedAt`, a
  * window's end, or a stale deadline; `readingId` is the record id of the reading behind it.
  */
 export interface AlertWebhookBody {

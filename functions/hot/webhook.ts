@@ -1,6 +1,6 @@
 /**
  * The alert webhook: one JSON POST per transition, as a Logic Apps "When a HTTP request is received"
- * trigger takes it (docs/contracts.md §8), with retry and backoff.
+ * trigger takes it (docs/contracts.md §9), with retry and backoff.
  *
  * - Retryable: no answer (refused, reset, timed out), 408, 429 (its Retry-After honoured, capped), 5xx.
  *   Any other status is a refusal: retrying cannot help, so the alert is marked `webhook: failed`.
