@@ -12,6 +12,7 @@ import type { Sink } from '@iot-ingest/batching';
 import type { EdgeConfig } from './config.js';
 import { EdgeEvents } from './events.js';
 import { Ingest } from './ingest.js';
+import type { MessageMeta } from './ingest.js';
 import type { InputClientLike } from './inputs/edgehub.js';
 import { attachEdgeHubInputs, STATUS_OUTPUT } from './inputs/edgehub.js';
 import { startMqttListener } from './inputs/mqtt.js';
@@ -102,8 +103,8 @@ export async function startEdgeModule(options: EdgeModuleOptions): Promise<EdgeM
   // Late-bound: statuses can only be published once the listener exists.
   const late: { mqtt?: MqttListener; ingest?: Ingest } = {};
   const moduleClient = options.moduleClient;
-  const publish = (source: 'mqtt' | 'edgehub', json: string, qos: 0 | 1) => {
-    if (source === 'mqtt') late.mqtt?.publishStatus(json, qos);
+  const publish = (json: string, meta: MessageMeta) => {
+    if (meta.source === 'mqtt') late.mqtt?.publishStatus(json, meta);
     else if (moduleClient) {
       const message = new Message(json);
       message.contentType = 'application/json';

@@ -21,6 +21,10 @@ export interface MessageMeta {
   readonly source: InputSource;
   readonly qos: 0 | 1;
   seq: number | undefined;
+  /** IngestItem.deviceId: who published it (also after a restart, from the store). */
+  readonly deviceId: string | undefined;
+  /** IngestItem.origin, handed back with the status (undefined after a restart). */
+  readonly origin: unknown;
 }
 
 export interface IngestItem {
@@ -32,10 +36,17 @@ export interface IngestItem {
   readonly id: string | undefined;
   /** False for binary and default-topic input: statuses carry no id. */
   readonly correlate: boolean;
+  /**
+   * The device that published it: on the MQTT listener its authenticated identity (certificate subject
+   * or credential name, which the listener binds to the client id), else its MQTT client id.
+   */
+  readonly deviceId?: string;
+  /** Opaque to the ingest: the input's own bookkeeping, handed back with the message's status. */
+  readonly origin?: unknown;
 }
 
-/** Publishes a status (exact connector JSON text) back on the input it came from. */
-export type StatusPublisher = (source: InputSource, json: string, qos: 0 | 1) => void;
+/** Publishes a status (exact connector JSON text) back on the input it came from (`meta.source`). */
+export type StatusPublisher = (json: string, meta: MessageMeta) => void;
 
 export interface IngestOptions {
   readonly pump: Pump;
@@ -46,6 +57,10 @@ export interface IngestOptions {
 }
 
 const COMMIT_DELAY_MS = 20;
+
+function metaOf(item: Pick<IngestItem, 'source' | 'qos' | 'deviceId' | 'origin'>, seq: number | undefined): MessageMeta {
+  return { source: item.source, qos: item.qos, seq, deviceId: item.deviceId, origin: item.origin };
+}
 
 export class Ingest {
   private readonly checkpointer = new Checkpointer();
@@ -65,17 +80,24 @@ export class Ingest {
       return undefined;
     }
     if (!store) {
-      this.offer(item, { source: item.source, qos: item.qos, seq: undefined });
+      this.offer(item, metaOf(item, undefined));
       return undefined;
     }
     const data = encodeRecord(
-      { channel: item.channel, ...(item.id !== undefined ? { id: item.id } : {}), correlate: item.correlate, source: item.source, qos: item.qos },
+      {
+        channel: item.channel,
+        ...(item.id !== undefined ? { id: item.id } : {}),
+        correlate: item.correlate,
+        source: item.source,
+        qos: item.qos,
+        ...(item.deviceId !== undefined ? { deviceId: item.deviceId } : {}),
+      },
       item.payload,
     );
     return store.append(data).then(
       (seq) => {
         this.checkpointer.track(seq);
-        this.offer(item, { source: item.source, qos: item.qos, seq });
+        this.offer(item, metaOf(item, seq));
       },
       (err: unknown) => {
         const full = err instanceof StoreFullError;
@@ -96,7 +118,7 @@ export class Ingest {
 
   /** A refused input: one fail status on its own path, plus the metric. */
   refuse(
-    item: Pick<IngestItem, 'source' | 'qos' | 'channel' | 'id' | 'correlate'>,
+    item: Pick<IngestItem, 'source' | 'qos' | 'channel' | 'id' | 'correlate' | 'deviceId' | 'origin'>,
     code: string,
     message: string,
     reason: 'invalid' | 'too_large' | 'memory_full' | 'rejected' = 'invalid',
@@ -112,7 +134,7 @@ export class Ingest {
       error: code,
       errorMessage: message,
       reason,
-      meta: { source: item.source, qos: item.qos, seq: undefined } satisfies MessageMeta,
+      meta: metaOf(item, undefined),
     });
   }
 
@@ -121,7 +143,7 @@ export class Ingest {
     const meta = report.meta as MessageMeta | undefined;
     this.options.events.status(report);
     if (meta) {
-      this.options.publish(meta.source, toConnectorStatus(report), meta.qos);
+      this.options.publish(toConnectorStatus(report), meta);
       if (meta.seq !== undefined) {
         this.checkpointer.done(meta.seq);
         this.scheduleCommit();
@@ -161,10 +183,16 @@ export class Ingest {
     for (const record of records) {
       const { header, payload } = decodeRecord(record.data);
       this.checkpointer.track(record.seq);
-      this.offer(
-        { source: header.source, qos: header.qos ?? 0, channel: header.channel, payload: Buffer.from(payload), id: header.id, correlate: header.correlate },
-        { source: header.source, qos: header.qos ?? 0, seq: record.seq },
-      );
+      const item: IngestItem = {
+        source: header.source,
+        qos: header.qos ?? 0,
+        channel: header.channel,
+        payload: Buffer.from(payload),
+        id: header.id,
+        correlate: header.correlate,
+        ...(header.deviceId !== undefined ? { deviceId: header.deviceId } : {}),
+      };
+      this.offer(item, metaOf(item, record.seq));
     }
     // Expired records are not returned; moving the mark past them lets the next commit delete them.
     this.checkpointer.skip(store.lastSeq());

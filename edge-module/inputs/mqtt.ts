@@ -13,14 +13,15 @@ import tls from 'node:tls';
 import { timingSafeEqual } from 'node:crypto';
 import { isValidChannelName } from '@iot-ingest/batching';
 import type { MqttConfig } from '../config.js';
-import type { Ingest } from '../ingest.js';
+import type { Ingest, MessageMeta } from '../ingest.js';
 import type { Logger } from '../log.js';
 import { checkRawPayload, parsePutRequest, routeTopic, STATUS_TOPIC } from './parse.js';
 
 export interface MqttListener {
   readonly port: number;
   readonly url: string;
-  publishStatus(json: string, qos: 0 | 1): void;
+  /** The status of one input, to the client that published it. */
+  publishStatus(json: string, meta: MessageMeta): void;
   /** Stop taking new connections and inputs; existing clients still receive statuses. */
   stopAccepting(): Promise<void>;
   close(): Promise<void>;
@@ -49,7 +50,8 @@ export async function startMqttListener(options: MqttListenerOptions): Promise<M
   const { config, ingest, log } = options;
   let accepting = true;
 
-  const handle = (packet: PublishPacket): Promise<void> | undefined => {
+  const handle = (client: Client, packet: PublishPacket): Promise<void> | undefined => {
+    const deviceId = client.id;
     const qos: 0 | 1 = packet.qos >= 1 ? 1 : 0;
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     const route = routeTopic(packet.topic);
@@ -57,7 +59,7 @@ export async function startMqttListener(options: MqttListenerOptions): Promise<M
     if (route.kind === 'status') return undefined;
     if (route.kind === 'put') {
       const parsed = parsePutRequest(payload);
-      const base = { source: 'mqtt' as const, qos, channel: route.channel, correlate: true };
+      const base = { source: 'mqtt' as const, qos, channel: route.channel, correlate: true, deviceId };
       if (!parsed.ok) {
         ingest.refuse({ ...base, id: parsed.id }, parsed.code, parsed.message, parsed.code === 'MessageTooLargeException' ? 'too_large' : 'invalid');
         return undefined;
@@ -69,7 +71,7 @@ export async function startMqttListener(options: MqttListenerOptions): Promise<M
       return ingest.submit({ ...base, id: parsed.id, payload: parsed.payload });
     }
     const channel = route.kind === 'binary' ? route.channel : options.defaultChannel();
-    const base = { source: 'mqtt' as const, qos, channel: channel ?? '', correlate: false, id: undefined };
+    const base = { source: 'mqtt' as const, qos, channel: channel ?? '', correlate: false, id: undefined, deviceId };
     if (channel === undefined) {
       ingest.refuse(base, 'InvalidRequestException', `no default channel is configured (IotAnalyticsDefaultChannelName) for messages on topic '${packet.topic.slice(0, 128)}'`, 'invalid', packet.topic);
       return undefined;
@@ -117,7 +119,7 @@ export async function startMqttListener(options: MqttListenerOptions): Promise<M
       }
       let waiting: Promise<void> | undefined;
       try {
-        waiting = handle(packet);
+        waiting = handle(client, packet);
       } catch (err) {
         // A bug must not take the listener down: log it and let the publish through unqueued.
         log.error({ error: (err as Error).message, topic: packet.topic.slice(0, 128) }, 'input handler failed');
@@ -155,9 +157,9 @@ export async function startMqttListener(options: MqttListenerOptions): Promise<M
   return {
     port,
     url,
-    publishStatus(json, qos) {
+    publishStatus(json, meta) {
       if (closed) return;
-      broker.publish({ cmd: 'publish', topic: STATUS_TOPIC, payload: Buffer.from(json, 'utf8'), qos, retain: false, dup: false }, () => undefined);
+      broker.publish({ cmd: 'publish', topic: STATUS_TOPIC, payload: Buffer.from(json, 'utf8'), qos: meta.qos, retain: false, dup: false }, () => undefined);
     },
     async stopAccepting() {
       accepting = false;

@@ -12,6 +12,8 @@ export interface RecordHeader {
   readonly source: InputSource;
   /** MQTT QoS of the request (the status goes out at the same QoS). */
   readonly qos?: 0 | 1;
+  /** The publishing device (IngestItem.deviceId): its status is routed to it, its readings carry it. */
+  readonly deviceId?: string;
 }
 
 export function encodeRecord(header: RecordHeader, payload: Uint8Array): Buffer {
