@@ -148,7 +148,14 @@ export async function startEdgeModule(options: EdgeModuleOptions): Promise<EdgeM
   if (store) events.recovered(recovered.records, recovered.expiredBytes);
   pump.start();
 
-  const mqtt = await startMqttListener({ config: config.mqtt, ingest, defaultChannel: () => connector.defaultChannelName, log });
+  const mqtt = await startMqttListener({
+    config: config.mqtt,
+    ingest,
+    connector: () => connector,
+    persistenceMaxBytes: config.persistence?.maxBytes,
+    log,
+    registry: metrics.registry,
+  });
   if (moduleClient) attachEdgeHubInputs(moduleClient, ingest, () => connector.defaultChannelName, log);
 
   const server = http.createServer((req, res) => {

@@ -5,6 +5,7 @@
  */
 import { CONNECTOR_PARAMETERS, parseConnectorConfig } from '@iot-ingest/batching';
 import type { ConfigIssue, ConnectorConfig, ConnectorParameter } from '@iot-ingest/batching';
+import { topicFilterProblem } from './inputs/mqtt/topics.js';
 import { BILLING_UNIT_BYTES, HUB_MAX_MESSAGE_BYTES } from './sinks/iothub/pack.js';
 
 export type SinkKind = 'iothub' | 'iotanalytics';
@@ -13,9 +14,30 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 /** Defaults of the module's own settings (the connector's defaults live in batching/config.ts). */
 export const DEFAULTS = Object.freeze({
   sink: 'iothub' as SinkKind,
-  mqttHost: '127.0.0.1', // loopback unless the deployment opens it (MQTT_HOST=0.0.0.0 in a container)
-  mqttPort: 1883, // 8883 when TLS is configured
+  mqttHost: '127.0.0.1', // loopback unless the deployment opens it (then TLS and client authentication are required)
+  mqttPort: 1883, // plain MQTT: loopback only
   mqttTlsPort: 8883,
+  mqtt: Object.freeze({
+    // A put carrying the connector's largest message (128 KB) as base64 is 174,763 characters; the rest
+    // is room for the JSON wrapper, the id and the topic.
+    maxPacketBytes: 180_224,
+    // A Greengrass group holds at most 2,500 client devices.
+    maxConnections: 2500,
+    maxClientIdLength: 128,
+    connectTimeoutSeconds: 10,
+    // AWS IoT Core's keepalive range; 0 (no keepalive) is taken as the maximum.
+    keepaliveMinSeconds: 30,
+    keepaliveMaxSeconds: 1200,
+    maxInflightQos2: 100,
+    maxInflightStatuses: 100,
+    maxOutgoingBytes: 256 * 1024,
+    maxQueuedStatuses: 1000,
+    offlineSessionSeconds: 3600,
+    // Half of the connector's default IotAnalyticsMaxActiveChannels (50), half of the memory and the disk.
+    clientMaxChannels: 25,
+    clientMemoryPercent: 50,
+    clientDiskPercent: 50,
+  }),
   metricsHost: '127.0.0.1',
   metricsPort: 9600,
   persistenceMaxBytes: 256 * 1024 * 1024, // 256 MB of uncommitted records
@@ -25,15 +47,54 @@ export const DEFAULTS = Object.freeze({
   logLevel: 'info' as LogLevel,
 });
 
+/** How MQTT clients prove who they are; the identity is then bound to the MQTT client id. */
+export interface MqttAuthConfig {
+  /** X.509 client certificates signed by this CA; the certificate's subject CN must equal the client id. */
+  readonly clientCaFile: string | undefined;
+  /** Per-device passwords (mosquitto_passwd format); the username must equal the client id. */
+  readonly credentialsFile: string | undefined;
+}
+
+/** The listener's resource bounds (edge-module/README.md, "MQTT listener limits"). */
+export interface MqttLimits {
+  /** Largest MQTT packet (remaining length) accepted; a larger one closes the connection unread. */
+  readonly maxPacketBytes: number;
+  readonly maxConnections: number;
+  readonly maxClientIdLength: number;
+  /** TLS handshake plus CONNECT must finish within this. */
+  readonly connectTimeoutMs: number;
+  /** A client's keepalive is clamped into [min, max] seconds (0 = none is taken as max). */
+  readonly keepaliveMinSeconds: number;
+  readonly keepaliveMaxSeconds: number;
+  /** Inbound QoS 2 publishes awaiting PUBREL per client; one more closes the connection. */
+  readonly maxInflightQos2: number;
+  /** QoS 1 statuses sent to a persistent session (clean=false) and not yet acknowledged. */
+  readonly maxInflightStatuses: number;
+  /** Bytes written to one connection and not yet taken by the network; beyond, statuses wait. */
+  readonly maxOutgoingBytes: number;
+  /** Statuses waiting per client behind that window or while its persistent session is offline. */
+  readonly maxQueuedStatuses: number;
+  /** How long a persistent session's subscription and waiting statuses outlive its connection. */
+  readonly offlineSessionMs: number;
+  /** Channels one client may have messages queued in at once. */
+  readonly clientMaxChannels: number;
+  /** Share of MemorySize (and of PERSISTENCE_MAX_BYTES) one client's queued messages may hold, percent. */
+  readonly clientMemoryPercent: number;
+  readonly clientDiskPercent: number;
+}
+
 export interface MqttConfig {
   readonly host: string;
   /** 0 = a free port (tests). */
   readonly port: number;
-  /** TLS when cert and key are set; with a CA file, clients must present a certificate it signed. */
-  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string | undefined } | undefined;
-  /** Username/password auth when both are set. */
-  readonly username: string | undefined;
-  readonly password: string | undefined;
+  /** TLS on the listener (server certificate and key). */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+  readonly auth: MqttAuthConfig;
+  /** Topic filters whose messages go to the default channel (the group's subscriptions); empty = none. */
+  readonly defaultChannelTopics: readonly string[];
+  /** Client ids that receive every client's statuses (an operator's monitor); empty = none. */
+  readonly statusObservers: readonly string[];
+  readonly limits: MqttLimits;
 }
 
 export interface PersistenceConfig {
@@ -93,6 +154,12 @@ class EnvReader {
     return v as T;
   }
 
+  /** A comma-separated list; blanks around items are ignored. */
+  list(name: string): string[] {
+    const v = this.value(name);
+    return v === undefined ? [] : v.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  }
+
   integer(name: string, fallback: number, min: number, max: number, rule?: string): number {
     const v = this.value(name);
     if (v === undefined) return fallback;
@@ -120,6 +187,88 @@ export function pickConnectorValues(values: Env): Partial<Record<ConnectorParame
   return out;
 }
 
+/** 127.0.0.0/8, ::1 and `localhost`: the only binds where plain, unauthenticated MQTT is allowed. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || h === '::1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  const octets = v4.split('.');
+  return octets.length === 4 && octets[0] === '127' && octets.every((o) => /^[0-9]{1,3}$/.test(o) && Number(o) <= 255);
+}
+
+function parseMqttConfig(reader: EnvReader, env: Env): MqttConfig {
+  const d = DEFAULTS.mqtt;
+  const certFile = reader.string('MQTT_TLS_CERT_FILE');
+  const keyFile = reader.string('MQTT_TLS_KEY_FILE');
+  const clientCaFile = reader.string('MQTT_TLS_CA_FILE');
+  const credentialsFile = reader.string('MQTT_CREDENTIALS_FILE');
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    const missing = certFile === undefined ? 'MQTT_TLS_CERT_FILE' : 'MQTT_TLS_KEY_FILE';
+    reader.refuse(missing, undefined, 'a PEM file path', 'is required when the other TLS file is set');
+  }
+  const tls = certFile !== undefined && keyFile !== undefined ? Object.freeze({ certFile, keyFile }) : undefined;
+  if (clientCaFile !== undefined && tls === undefined) {
+    reader.refuse('MQTT_TLS_CA_FILE', clientCaFile, 'requires MQTT_TLS_CERT_FILE and MQTT_TLS_KEY_FILE', 'needs TLS on the listener (MQTT_TLS_CERT_FILE, MQTT_TLS_KEY_FILE)');
+  }
+  if (credentialsFile !== undefined && tls === undefined) {
+    reader.refuse('MQTT_CREDENTIALS_FILE', credentialsFile, 'requires MQTT_TLS_CERT_FILE and MQTT_TLS_KEY_FILE', 'needs TLS on the listener (MQTT_TLS_CERT_FILE, MQTT_TLS_KEY_FILE): passwords never travel in plain text');
+  }
+  // [one shared password] replaced by per-device credentials: refuse the old settings rather than ignore them.
+  for (const name of ['MQTT_USERNAME', 'MQTT_PASSWORD'] as const) {
+    if (reader.string(name) !== undefined || (env[name] ?? '') !== '') {
+      reader.refuse(name, '(set)', 'unset', 'is no longer supported (one password shared by every device): use MQTT_CREDENTIALS_FILE (per-device passwords) or MQTT_TLS_CA_FILE (X.509 client certificates)');
+    }
+  }
+  const host = reader.string('MQTT_HOST') ?? DEFAULTS.mqttHost;
+  const port = reader.integer('MQTT_PORT', tls ? DEFAULTS.mqttTlsPort : DEFAULTS.mqttPort, 0, 65535);
+  const authenticated = clientCaFile !== undefined || credentialsFile !== undefined;
+  if (!isLoopbackHost(host) && (tls === undefined || !authenticated)) {
+    const missing = [
+      ...(tls === undefined ? ['TLS (MQTT_TLS_CERT_FILE, MQTT_TLS_KEY_FILE)'] : []),
+      ...(authenticated ? [] : ['client authentication (MQTT_TLS_CA_FILE for X.509 client certificates, or MQTT_CREDENTIALS_FILE for per-device passwords)']),
+    ];
+    reader.refuse('MQTT_HOST', host, 'loopback, or TLS and client authentication', `is not a loopback address: off loopback the MQTT listener requires ${missing.join(' and ')}; plain MQTT is for 127.0.0.1 only`);
+  }
+
+  const defaultChannelTopics = reader.list('MQTT_DEFAULT_CHANNEL_TOPICS');
+  for (const filter of defaultChannelTopics) {
+    const problem = topicFilterProblem(filter);
+    if (problem) reader.refuse('MQTT_DEFAULT_CHANNEL_TOPICS', filter, 'comma-separated MQTT topic filters', `${problem}`);
+  }
+  const statusObservers = reader.list('MQTT_STATUS_OBSERVERS');
+
+  const keepaliveMinSeconds = reader.integer('MQTT_KEEPALIVE_MIN_SECONDS', d.keepaliveMinSeconds, 1, 65535);
+  const keepaliveMaxSeconds = reader.integer('MQTT_KEEPALIVE_MAX_SECONDS', d.keepaliveMaxSeconds, 1, 65535);
+  if (keepaliveMinSeconds > keepaliveMaxSeconds) {
+    reader.refuse('MQTT_KEEPALIVE_MIN_SECONDS', String(keepaliveMinSeconds), 'at most MQTT_KEEPALIVE_MAX_SECONDS', `is above MQTT_KEEPALIVE_MAX_SECONDS (${keepaliveMaxSeconds})`);
+  }
+  const limits: MqttLimits = Object.freeze({
+    maxPacketBytes: reader.integer('MQTT_MAX_PACKET_BYTES', d.maxPacketBytes, 1024, 268_435_455, 'an integer of bytes 1024..268435455'),
+    maxConnections: reader.integer('MQTT_MAX_CONNECTIONS', d.maxConnections, 1, 1_000_000),
+    maxClientIdLength: reader.integer('MQTT_MAX_CLIENT_ID_LENGTH', d.maxClientIdLength, 23, 65535, 'an integer 23..65535 (MQTT 3.1.1 requires at least 23)'),
+    connectTimeoutMs: reader.integer('MQTT_CONNECT_TIMEOUT_SECONDS', d.connectTimeoutSeconds, 1, 3600) * 1000,
+    keepaliveMinSeconds,
+    keepaliveMaxSeconds,
+    maxInflightQos2: reader.integer('MQTT_MAX_INFLIGHT_QOS2', d.maxInflightQos2, 1, 65535),
+    maxInflightStatuses: reader.integer('MQTT_MAX_INFLIGHT_STATUSES', d.maxInflightStatuses, 1, 65535),
+    maxOutgoingBytes: reader.integer('MQTT_MAX_OUTGOING_BYTES', d.maxOutgoingBytes, 1024, 1 << 30, 'an integer of bytes 1024..1073741824'),
+    maxQueuedStatuses: reader.integer('MQTT_MAX_QUEUED_STATUSES', d.maxQueuedStatuses, 0, 1_000_000),
+    offlineSessionMs: reader.integer('MQTT_OFFLINE_SESSION_SECONDS', d.offlineSessionSeconds, 0, 30 * 24 * 3600) * 1000,
+    clientMaxChannels: reader.integer('MQTT_CLIENT_MAX_CHANNELS', d.clientMaxChannels, 1, 100_000),
+    clientMemoryPercent: reader.integer('MQTT_CLIENT_MEMORY_PERCENT', d.clientMemoryPercent, 1, 100, 'an integer percent 1..100'),
+    clientDiskPercent: reader.integer('MQTT_CLIENT_DISK_PERCENT', d.clientDiskPercent, 1, 100, 'an integer percent 1..100'),
+  });
+  return Object.freeze({
+    host,
+    port,
+    tls,
+    auth: Object.freeze({ clientCaFile, credentialsFile }),
+    defaultChannelTopics: Object.freeze(defaultChannelTopics),
+    statusObservers: Object.freeze(statusObservers),
+    limits,
+  });
+}
+
 export function parseEdgeConfig(env: Env): EdgeConfigResult {
   const reader = new EnvReader(env);
   const connectorValues = pickConnectorValues(env);
@@ -127,29 +276,7 @@ export function parseEdgeConfig(env: Env): EdgeConfigResult {
   const issues: ConfigIssue[] = connector.ok ? [] : [...connector.issues];
 
   const sink = reader.oneOf<SinkKind>('SINK', ['iothub', 'iotanalytics'], DEFAULTS.sink);
-  const certFile = reader.string('MQTT_TLS_CERT_FILE');
-  const keyFile = reader.string('MQTT_TLS_KEY_FILE');
-  const caFile = reader.string('MQTT_TLS_CA_FILE');
-  if ((certFile === undefined) !== (keyFile === undefined)) {
-    const missing = certFile === undefined ? 'MQTT_TLS_CERT_FILE' : 'MQTT_TLS_KEY_FILE';
-    reader.refuse(missing, undefined, 'a PEM file path', 'is required when the other TLS file is set');
-  }
-  if (caFile !== undefined && certFile === undefined) {
-    reader.refuse('MQTT_TLS_CA_FILE', caFile, 'requires MQTT_TLS_CERT_FILE and MQTT_TLS_KEY_FILE', 'needs TLS (MQTT_TLS_CERT_FILE, MQTT_TLS_KEY_FILE)');
-  }
-  const tls = certFile !== undefined && keyFile !== undefined ? { certFile, keyFile, caFile } : undefined;
-  const username = reader.string('MQTT_USERNAME');
-  const password = env.MQTT_PASSWORD === '' ? undefined : env.MQTT_PASSWORD;
-  if ((username === undefined) !== (password === undefined)) {
-    reader.refuse(
-      username === undefined ? 'MQTT_USERNAME' : 'MQTT_PASSWORD',
-      undefined,
-      'set together',
-      'is required when the other of MQTT_USERNAME/MQTT_PASSWORD is set',
-    );
-  }
-  const mqttPort = reader.integer('MQTT_PORT', tls ? DEFAULTS.mqttTlsPort : DEFAULTS.mqttPort, 0, 65535);
-  const mqttHost = reader.string('MQTT_HOST') ?? DEFAULTS.mqttHost;
+  const mqtt = parseMqttConfig(reader, env);
 
   const persistenceDir = reader.string('PERSISTENCE_DIR');
   const persistenceMaxBytes = reader.integer('PERSISTENCE_MAX_BYTES', DEFAULTS.persistenceMaxBytes, 1, Number.MAX_SAFE_INTEGER, 'a positive integer (bytes)');
@@ -180,7 +307,7 @@ export function parseEdgeConfig(env: Env): EdgeConfigResult {
     connector: connector.config,
     connectorValues: Object.freeze(connectorValues),
     sink,
-    mqtt: Object.freeze({ host: mqttHost, port: mqttPort, tls: tls && Object.freeze(tls), username, password }),
+    mqtt,
     persistence: persistenceDir
       ? Object.freeze({ dir: persistenceDir, maxBytes: persistenceMaxBytes, ttlMs: ttlSeconds * 1000 })
       : undefined,

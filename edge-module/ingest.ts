@@ -7,7 +7,7 @@
  * A record is committed only when its message has a final status (success or fail).
  */
 import type { Pump } from '@iot-ingest/batching';
-import type { StatusReport } from '@iot-ingest/batching';
+import type { DropReason, StatusReport } from '@iot-ingest/batching';
 import { isValidMessageId, toConnectorStatus } from '@iot-ingest/batching';
 import type { EdgeEvents } from './events.js';
 import { Checkpointer } from './persistence/checkpointer.js';
@@ -121,7 +121,7 @@ export class Ingest {
     item: Pick<IngestItem, 'source' | 'qos' | 'channel' | 'id' | 'correlate' | 'deviceId' | 'origin'>,
     code: string,
     message: string,
-    reason: 'invalid' | 'too_large' | 'memory_full' | 'rejected' = 'invalid',
+    reason: DropReason = 'invalid',
     where = item.channel,
   ): void {
     this.options.events.inputRefused(item.source, code, message, where);

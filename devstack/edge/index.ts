@@ -90,6 +90,9 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
     PublishInterval: '1',
     // The same default channel as the IoT Analytics emulator and the functions use.
     IotAnalyticsDefaultChannelName: DEFAULT_CHANNEL,
+    // The simulator's custom topic goes to that channel, and its one status monitor sees every device's statuses.
+    MQTT_DEFAULT_CHANNEL_TOPICS: 'sensors/+/telemetry',
+    MQTT_STATUS_OBSERVERS: 'sim-status-monitor',
     MQTT_HOST: options.host ?? '127.0.0.1',
     MQTT_PORT: String(options.mqttPort ?? 0),
     METRICS_HOST: options.host ?? '127.0.0.1',

@@ -45,6 +45,7 @@ beforeAll(async () => {
       IotAnalyticsQueueSizePerChannel: '100000',
       IotAnalyticsMaxActiveChannels: '1000',
       IotAnalyticsDefaultChannelName: 'fuzz_default',
+      MQTT_DEFAULT_CHANNEL_TOPICS: '#',
     },
     { iotAnalytics: endpoint.client() },
   );

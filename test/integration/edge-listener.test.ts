@@ -1,83 +1,20 @@
 /**
- * The listener's security options (TLS with the devstack CA, username/password, client certificates),
- * the operations endpoints, and graceful shutdown.
+ * The operations endpoints and graceful shutdown. (The listener's security rules are the hostile-client
+ * suite, test/integration/edge-hostile/.)
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import mqtt from 'mqtt';
-import { generate } from 'selfsigned';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureDevstackCertificates } from '../../devstack/certs.js';
-import type { DevstackCertificates } from '../../devstack/certs.js';
 import { connectDevice, startBatchPutEndpoint, startModule } from './edge-helpers.js';
 import type { BatchPutEndpoint } from './edge-helpers.js';
 
-/** Resolves with how a connection attempt ended: 'connect', or 'refused' (error or close first). */
-function attempt(url: string, options: mqtt.IClientOptions): Promise<'connect' | 'refused'> {
-  return new Promise((resolve) => {
-    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 3000, ...options });
-    const done = (result: 'connect' | 'refused') => {
-      client.end(true);
-      resolve(result);
-    };
-    client.once('connect', () => done('connect'));
-    client.once('error', () => done('refused'));
-    client.once('close', () => done('refused'));
-  });
-}
-
-let dir: string;
-let certs: DevstackCertificates;
 let endpoint: BatchPutEndpoint;
 const base = { SINK: 'iotanalytics', AWS_REGION: 'us-east-1', MemorySize: '1024', PublishInterval: '0' };
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'edge-listener-'));
-  certs = await ensureDevstackCertificates(dir);
   endpoint = await startBatchPutEndpoint();
 });
 
 afterAll(async () => {
   await endpoint?.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-describe('MQTT listener security', () => {
-  it('TLS + username/password: the right credentials over TLS work, wrong ones are refused', async () => {
-    const m = await startModule(
-      { ...base, MQTT_TLS_CERT_FILE: certs.serverCertPath, MQTT_TLS_KEY_FILE: certs.serverKeyPath, MQTT_USERNAME: 'device', MQTT_PASSWORD: 's3cret' },
-      { iotAnalytics: endpoint.client() },
-    );
-    expect(m.mqtt.url).toMatch(/^mqtts:\/\/127\.0\.0\.1:\d+$/);
-    const port = m.mqtt.port;
-    const device = await connectDevice(`mqtts://localhost:${port}`, { ca: certs.caCert, username: 'device', password: 's3cret' });
-    await device.client.publishAsync('iotanalytics/channels/secure/messages/put', '{"request":{"message":"{}"},"id":"s1"}', { qos: 1 });
-    expect(await device.waitFor(1)).toEqual(['{"response":{"status":"success"},"id":"s1"}']);
-    await device.client.endAsync();
-    expect(await attempt(`mqtts://localhost:${port}`, { ca: certs.caCert, username: 'device', password: 'wrong' })).toBe('refused');
-    expect(await attempt(`mqtts://localhost:${port}`, { ca: certs.caCert })).toBe('refused');
-    expect(await attempt(`mqtt://127.0.0.1:${port}`, {})).toBe('refused');
-    await m.stop();
-  });
-
-  it('client-certificate auth: a certificate signed by MQTT_TLS_CA_FILE is required', async () => {
-    const clientCa = await generate([{ name: 'commonName', value: 'edge-client-ca' }], { keySize: 2048, extensions: [{ name: 'basicConstraints', cA: true }] });
-    const client = await generate([{ name: 'commonName', value: 'device-1' }], { keySize: 2048, ca: { key: clientCa.private, cert: clientCa.cert } });
-    const caFile = path.join(dir, 'client-ca.pem');
-    await writeFile(caFile, clientCa.cert);
-    const m = await startModule(
-      { ...base, MQTT_TLS_CERT_FILE: certs.serverCertPath, MQTT_TLS_KEY_FILE: certs.serverKeyPath, MQTT_TLS_CA_FILE: caFile },
-      { iotAnalytics: endpoint.client() },
-    );
-    const url = `mqtts://localhost:${m.mqtt.port}`;
-    const device = await connectDevice(url, { ca: certs.caCert, cert: client.cert, key: client.private });
-    await device.client.publishAsync('iotanalytics/channels/secure/messages/put', '{"request":{"message":"{}"},"id":"c1"}', { qos: 1 });
-    expect(await device.waitFor(1)).toEqual(['{"response":{"status":"success"},"id":"c1"}']);
-    await device.client.endAsync();
-    expect(await attempt(url, { ca: certs.caCert })).toBe('refused');
-    await m.stop();
-  });
 });
 
 describe('operations', () => {

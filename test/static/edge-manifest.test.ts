@@ -179,6 +179,28 @@ describe('IoT Edge deployment manifest: the module\'s environment', () => {
     expect(Object.keys(options.HostConfig?.PortBindings ?? {})).toEqual([`${env.MQTT_PORT}/tcp`]);
   });
 
+  it('no plain MQTT is published: the listener is TLS on 8883 with client certificates, from a read-only mount', () => {
+    const options = iotIngest.settings.createOptions ?? {};
+    const bindings = options.HostConfig?.PortBindings ?? {};
+    expect(env.MQTT_PORT).toBe('8883');
+    expect(Object.keys(bindings)).not.toContain('1883/tcp');
+    expect(Object.values(bindings).flat().map((b) => b.HostPort)).not.toContain('1883');
+    // edgeHub owns 8883 on the host (leaf devices through edgeHub); the module's listener gets its own host port.
+    const edgeHubHostPorts = Object.values(agent.systemModules.edgeHub.settings.createOptions?.HostConfig?.PortBindings ?? {}).flat().map((b) => b.HostPort);
+    const ours = bindings[`${env.MQTT_PORT}/tcp`]?.map((b) => b.HostPort) ?? [];
+    expect(ours).toHaveLength(1);
+    expect(edgeHubHostPorts).not.toContain(ours[0]);
+    const result = parseEdgeConfig(env);
+    expect(result.ok && result.config.mqtt.tls).toBeTruthy();
+    expect(result.ok && result.config.mqtt.auth.clientCaFile).toBeTruthy();
+    // The certificate, its key and the device CA come from a read-only bind mount, never from the image.
+    const mounts = options.HostConfig?.Mounts ?? [];
+    for (const file of [env.MQTT_TLS_CERT_FILE, env.MQTT_TLS_KEY_FILE, env.MQTT_TLS_CA_FILE]) {
+      const mount = mounts.find((m) => file?.startsWith(`${m.Target}/`));
+      expect(mount, file).toMatchObject({ Type: 'bind', ReadOnly: true });
+    }
+  });
+
   it('the persistence directory is a volume, so a restart loses nothing acknowledged', () => {
     const mounts = iotIngest.settings.createOptions?.HostConfig?.Mounts ?? [];
     expect(mounts.filter((m) => m.Type === 'volume' && m.Target === env.PERSISTENCE_DIR)).toHaveLength(1);

@@ -18,7 +18,7 @@ describe('edge configuration', () => {
     expect(r.ok).toBe(false);
     if (r.ok) return;
     const names = r.issues.map((i) => i.parameter).sort();
-    expect(names).toEqual(['HUB_ENVELOPE_TARGET_BYTES', 'IotAnalyticsBatchSizePerChannel', 'MQTT_PASSWORD', 'MQTT_PORT', 'MemorySize', 'SINK'].sort());
+    expect(names).toEqual(['HUB_ENVELOPE_TARGET_BYTES', 'IotAnalyticsBatchSizePerChannel', 'MQTT_USERNAME', 'MQTT_PORT', 'MemorySize', 'SINK'].sort());
     expect(r.issues.find((i) => i.parameter === 'SINK')?.message).toBe("SINK: 'kafka' does not match iothub|iotanalytics");
   });
 
@@ -26,7 +26,7 @@ describe('edge configuration', () => {
     const bad = parseEdgeConfig({ MemorySize: '1', MQTT_TLS_CERT_FILE: '/c.pem' });
     expect(bad.ok).toBe(false);
     const good = parseEdgeConfig({ MemorySize: '1', MQTT_TLS_CERT_FILE: '/c.pem', MQTT_TLS_KEY_FILE: '/k.pem', MQTT_TLS_CA_FILE: '/ca.pem' });
-    expect(good.ok && good.config.mqtt).toMatchObject({ port: 8883, tls: { caFile: '/ca.pem' } });
+    expect(good.ok && good.config.mqtt).toMatchObject({ port: 8883, tls: { certFile: '/c.pem', keyFile: '/k.pem' }, auth: { clientCaFile: '/ca.pem' } });
   });
 
   it('SINK=iotanalytics needs a region (AWS_REGION or PublishRegion)', () => {
