@@ -22,56 +22,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
-import { pino } from 'pino';
-import { startEdgeModule } from '../edge-module/app.js';
-import type { EdgeModuleClient } from '../edge-module/app.js';
-import { parseEdgeConfig } from '../edge-module/config.js';
+import { fakeModuleClient, heapLimitMb, startModule } from './edge-harness.js';
+import type { Upstream } from './edge-harness.js';
 
 const N = Number(process.env.BENCH_EDGE_MESSAGES ?? 50_000);
 const MEMORY_KB = 16 * 1024;
 const OVERHEAD_MB = 160;
 const SELF = fileURLToPath(import.meta.url);
-
-interface Upstream {
-  messages: number;
-  readings: number;
-  units: number;
-  bytes: number;
-}
-
-/** An in-process stand-in for edgeHub: acknowledges (or stalls) each output message and counts it. */
-function fakeModuleClient(stats: Upstream, stallMs = 0): EdgeModuleClient {
-  return {
-    async sendOutputEvent(output: string, message: { data: unknown; properties: { propertyList: { key: string; value: string }[] }; contentType?: string; contentEncoding?: string }) {
-      if (output !== 'upstream') return {};
-      if (stallMs > 0) await new Promise((r) => setTimeout(r, stallMs));
-      const body = message.data as Buffer;
-      let props = Buffer.byteLength(output) + Buffer.byteLength(message.contentType ?? '') + Buffer.byteLength(message.contentEncoding ?? '');
-      for (const p of message.properties.propertyList) props += Buffer.byteLength(p.key) + Buffer.byteLength(p.value);
-      const size = body.length + props;
-      stats.messages += 1;
-      stats.bytes += size;
-      stats.units += Math.max(1, Math.ceil(size / 4096));
-      stats.readings += (JSON.parse(body.toString('utf8')) as { messages: unknown[] }).messages.length;
-      return {};
-    },
-    on() {
-      return this;
-    },
-    async complete() {
-      return {};
-    },
-    async getTwin() {
-      return { on: () => undefined, properties: { reported: { update: (_p: unknown, done: (e?: Error) => void) => done() } } };
-    },
-  } as unknown as EdgeModuleClient;
-}
-
-async function startModule(env: Record<string, string>, client: EdgeModuleClient) {
-  const parsed = parseEdgeConfig({ MQTT_PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'silent', SHUTDOWN_DEADLINE_SECONDS: '1', ...env });
-  if (!parsed.ok) throw new Error(parsed.issues.map((i) => i.message).join('; '));
-  return startEdgeModule({ config: parsed.config, log: pino({ level: 'silent' }), moduleClient: client, useTwin: false });
-}
 
 /** Publisher child: `--publish <url> <qos> <count> <payloadBytes> <topic>`; prints "done" when all are written/acked. */
 async function publisherMain(args: string[]): Promise<void> {
@@ -256,11 +213,6 @@ async function billing(): Promise<{ perThousand: number; ideal: number; ratio: n
 async function memoryMain(): Promise<void> {
   const result = await memory();
   process.stdout.write(`${JSON.stringify(result)}\n`);
-}
-
-/** The heap limit the module runs with (README, Dockerfile): 2 × MemorySize + 32 MB, at least 64 MB. */
-export function heapLimitMb(memoryKb: number): number {
-  return Math.max(64, Math.ceil((2 * memoryKb) / 1024) + 32);
 }
 
 function memoryInChild(): Promise<{ peakMb: number; budgetMb: number }> {

@@ -211,6 +211,14 @@ export async function startMqttListener(options: MqttListenerOptions): Promise<M
       else callback(null);
     },
   });
+  // A client's publish (or will) has been consumed by authorizePublish, and no client may subscribe to an
+  // input topic: forwarding it would only cost a packet copy, the retained and offline-queue steps and a
+  // topic match per message. The broker's own publishes ($SYS, client === undefined) still go through.
+  const forward = broker.publish.bind(broker) as (packet: PublishPacket, client: unknown, done?: (err?: Error) => void) => void;
+  (broker as unknown as { publish: typeof forward }).publish = (packet, client, done) => {
+    if (client !== null && typeof client === 'object') return done?.();
+    forward(packet, client, done);
+  };
   const router = new StatusRouter(broker, limits, config.statusObservers, events);
 
   broker.on('keepaliveTimeout', (client) => events.refused('keepalive_timeout', client.id, {}, 'no packet within 1.5 × keepalive'));
