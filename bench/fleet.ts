@@ -95,8 +95,8 @@ async function moduleMain(): Promise<void> {
 
 function startModuleProcess(): { child: ChildProcess; next: <T extends FromModule['type']>(type: T) => Promise<Extract<FromModule, { type: T }>> } {
   // As deployed: the heap limit of edge-module/README.md for this MemorySize.
-  // BENCH_FLEET_CPU_PROF_DIR: write the module process's CPU profile there.
-  const profile = process.env.BENCH_FLEET_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_FLEET_CPU_PROF_DIR}`] : [];
+  // BENCH_FLEET_NODE_FLAGS: extra Node.js flags for the module process, e.g. '--cpu-prof --cpu-prof-dir=/tmp/p'.
+  const profile = (process.env.BENCH_FLEET_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
   const child = spawn(process.execPath, [`--max-old-space-size=${heapLimitMb(MEMORY_KB)}`, ...profile, '--import', 'tsx', SELF, '--module'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = <T extends FromModule['type']>(type: T) =>
     new Promise<Extract<FromModule, { type: T }>>((resolve, reject) => {

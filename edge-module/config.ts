@@ -33,6 +33,8 @@ export const DEFAULTS = Object.freeze({
     maxOutgoingBytes: 256 * 1024,
     maxQueuedStatuses: 1000,
     offlineSessionSeconds: 3600,
+    // Inputs on their way to disk: about 2 s of a 2,000-device fleet; each costs ~1-2 KB of heap.
+    maxPendingWrites: 5000,
     // Half of the connector's default IotAnalyticsMaxActiveChannels (50), half of the memory and the disk.
     clientMaxChannels: 25,
     clientMemoryPercent: 50,
@@ -76,6 +78,8 @@ export interface MqttLimits {
   readonly maxQueuedStatuses: number;
   /** How long a persistent session's subscription and waiting statuses outlive its connection. */
   readonly offlineSessionMs: number;
+  /** Inputs accepted and still on their way to disk (persistence), all clients together. */
+  readonly maxPendingWrites: number;
   /** Channels one client may have messages queued in at once. */
   readonly clientMaxChannels: number;
   /** Share of MemorySize (and of PERSISTENCE_MAX_BYTES) one client's queued messages may hold, percent. */
@@ -254,6 +258,7 @@ function parseMqttConfig(reader: EnvReader, env: Env): MqttConfig {
     maxOutgoingBytes: reader.integer('MQTT_MAX_OUTGOING_BYTES', d.maxOutgoingBytes, 1024, 1 << 30, 'an integer of bytes 1024..1073741824'),
     maxQueuedStatuses: reader.integer('MQTT_MAX_QUEUED_STATUSES', d.maxQueuedStatuses, 0, 1_000_000),
     offlineSessionMs: reader.integer('MQTT_OFFLINE_SESSION_SECONDS', d.offlineSessionSeconds, 0, 30 * 24 * 3600) * 1000,
+    maxPendingWrites: reader.integer('MQTT_MAX_PENDING_WRITES', d.maxPendingWrites, 1, 10_000_000),
     clientMaxChannels: reader.integer('MQTT_CLIENT_MAX_CHANNELS', d.clientMaxChannels, 1, 100_000),
     clientMemoryPercent: reader.integer('MQTT_CLIENT_MEMORY_PERCENT', d.clientMemoryPercent, 1, 100, 'an integer percent 1..100'),
     clientDiskPercent: reader.integer('MQTT_CLIENT_DISK_PERCENT', d.clientDiskPercent, 1, 100, 'an integer percent 1..100'),

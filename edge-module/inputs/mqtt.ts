@@ -87,15 +87,32 @@ export async function startMqttListener(options: MqttListenerOptions): Promise<M
   const refuse = (base: ItemBase, code: string, message: string, reason: DropReason = 'invalid', where?: string) =>
     ingest.refuse(base, code, message, reason, where);
 
+  // Inputs accepted and still on their way to disk: the engine's limits apply only once they are queued.
+  let pendingWrites = 0;
+  const written = () => {
+    pendingWrites -= 1;
+  };
+
   /** Reserve the client's share, then offer. Resolves when the input may be acknowledged. */
   const submit = (base: ItemBase & { deviceId: string }, payload: Uint8Array): Promise<void> | undefined => {
+    if (pendingWrites >= limits.maxPendingWrites) {
+      const message = `${pendingWrites} inputs are waiting to be written to disk (MQTT_MAX_PENDING_WRITES); the disk is behind`;
+      events.refused('pending_writes', base.deviceId, {}, message);
+      refuse(base, 'MemoryLimitExceededException', message, 'memory_full');
+      return undefined;
+    }
     const ticket = shares.reserve(base.deviceId, base.channel, payload.byteLength, recordBytes(payload.byteLength, base.channel, base.id, base.deviceId));
     if (!(ticket instanceof ShareTicket)) {
       events.refused(ticket.rule, base.deviceId, { channel: base.channel.slice(0, 128) }, ticket.message);
       refuse(base, ticket.code, ticket.message, SHARE_DROP_REASON[ticket.rule]);
       return undefined;
     }
-    return ingest.submit({ ...base, payload, origin: ticket });
+    const offered = ingest.submit({ ...base, payload, origin: ticket });
+    if (offered) {
+      pendingWrites += 1;
+      offered.then(written, written);
+    }
+    return offered;
   };
 
   const handleInput = (deviceId: string, route: InputRoute, packet: PublishPacket): Promise<void> | undefined => {

@@ -24,6 +24,7 @@ export type ListenerRule =
   | 'retain' // retained publish
   | 'topic' // a custom topic no MQTT_DEFAULT_CHANNEL_TOPICS filter matches
   | 'subscribe' // any subscription but the status topic
+  | 'pending_writes' // MQTT_MAX_PENDING_WRITES inputs already waiting for the disk
   | 'client_channels' // MQTT_CLIENT_MAX_CHANNELS
   | 'client_memory' // MQTT_CLIENT_MEMORY_PERCENT of MemorySize
   | 'client_disk'; // MQTT_CLIENT_DISK_PERCENT of PERSISTENCE_MAX_BYTES

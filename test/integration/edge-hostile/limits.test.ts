@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import mqttPacket from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDevice, startBatchPutEndpoint, startModule, STATUS_TOPIC } from '../edge-helpers.js';
 import type { BatchPutEndpoint } from '../edge-helpers.js';
@@ -187,6 +188,28 @@ describe('status queues', () => {
     expect(await metric(m.metricsUrl, 'iot_ingest_edge_mqtt_statuses_undelivered_total', { reason: 'session_expired' })).toBe(3);
     await m.stop();
     await slow.close();
+  });
+});
+
+describe('inputs on their way to disk', () => {
+  it('at most MQTT_MAX_PENDING_WRITES inputs wait for the disk; one more is refused with MemoryLimitExceededException and a metric', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'edge-pending-'));
+    dirs.push(dir);
+    const m = await startModule({ ...base, PERSISTENCE_DIR: dir, MQTT_MAX_PENDING_WRITES: '1' }, { iotAnalytics: endpoint.client() });
+    const raw = await RawClient.connect(m.mqtt.url);
+    expect(await raw.handshake({ clientId: 'burst' })).toBe(0);
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: STATUS_TOPIC, qos: 0 }] });
+    await raw.next((p) => p.cmd === 'suback');
+    // Three puts in one TCP write: the broker handles them in one go, while the first is still being fsynced.
+    const packets = [1, 2, 3].map((i) => mqttPacket.generate({ cmd: 'publish', topic: 'iotanalytics/channels/c/messages/put', payload: Buffer.from(put(`w${i}`)), qos: 1, messageId: i, retain: false, dup: false }));
+    raw.write(Buffer.concat(packets));
+    await raw.next(() => raw.count('puback') === 3 && raw.count('publish') === 3);
+    const statuses = (raw.packets.filter((p) => p.cmd === 'publish') as Array<{ payload: Buffer }>).map((p) => JSON.parse(p.payload.toString()) as { response: { status: string; error?: string }; id: string });
+    expect(statuses.find((s) => s.id === 'w1')?.response.status).toBe('success');
+    expect(statuses.filter((s) => s.response.error === 'MemoryLimitExceededException').map((s) => s.id).sort()).toEqual(['w2', 'w3']);
+    expect(await refused(m.metricsUrl, 'pending_writes')).toBe(2);
+    raw.end();
+    await m.stop();
   });
 });
 
