@@ -20,7 +20,7 @@ function setup() {
     onStatus: (s) => ingest.onStatus(s),
   });
   const events = new EdgeEvents(pino({ level: 'silent' }), new EdgeMetrics(() => ({ channels: [], persistenceBytes: undefined, persistenceUnreadableRecords: undefined })));
-  const ingest: Ingest = new Ingest({ pump, store: undefined, events, publish: (_source, json) => published.push(json), newId: () => `gen-${n++}` });
+  const ingest: Ingest = new Ingest({ pump, store: undefined, events, publish: (json) => published.push(json), newId: () => `gen-${n++}` });
   return { ingest, pump, published };
 }
 
