@@ -7,9 +7,9 @@ import { devstackDir, mergeConnection, readConnections } from '@iot-ingest/contr
 import { CONNECTOR_PARAMETERS } from '@iot-ingest/batching';
 import { startEdge } from './index.js';
 
+// Every listener setting is MQTT_* (edge-module/README.md), so those pass through by prefix.
 const MODULE_SETTINGS = [
-  'SINK', 'MQTT_PORT', 'MQTT_HOST', 'MQTT_TLS_CERT_FILE', 'MQTT_TLS_KEY_FILE', 'MQTT_TLS_CA_FILE', 'MQTT_USERNAME', 'MQTT_PASSWORD',
-  'PERSISTENCE_DIR', 'PERSISTENCE_MAX_BYTES', 'PERSISTENCE_TTL_SECONDS', 'METRICS_PORT', 'METRICS_HOST', 'SHUTDOWN_DEADLINE_SECONDS',
+  'SINK', 'PERSISTENCE_DIR', 'PERSISTENCE_MAX_BYTES', 'PERSISTENCE_TTL_SECONDS', 'METRICS_PORT', 'METRICS_HOST', 'SHUTDOWN_DEADLINE_SECONDS',
   'LOG_LEVEL', 'HUB_ENVELOPE_TARGET_BYTES', 'AWS_REGION', 'AWS_ENDPOINT_URL_IOTANALYTICS',
 ];
 
@@ -19,7 +19,8 @@ async function main(): Promise<void> {
   const hub = connections.iotHub;
   if (!hub) throw new Error(`no iotHub in ${dir}/connections.json: start the hub emulator first (npm run hub)`);
   const settings: Record<string, string> = {};
-  for (const name of [...CONNECTOR_PARAMETERS, ...MODULE_SETTINGS]) {
+  const listenerSettings = Object.keys(process.env).filter((name) => name.startsWith('MQTT_'));
+  for (const name of [...CONNECTOR_PARAMETERS, ...MODULE_SETTINGS, ...listenerSettings]) {
     const value = process.env[name];
     if (value !== undefined) settings[name] = value;
   }
