@@ -23,6 +23,7 @@ import { EdgeMetrics } from './metrics.js';
 import { DiskStore } from './persistence/disk.js';
 import type { Store } from './persistence/store.js';
 import type { LogFileSystem } from '@iot-ingest/durable-log';
+import { newOrigin, storeOrigin } from './sinks/iothub/origin.js';
 import { IotHubSink } from './sinks/iothub/send.js';
 import type { ModuleClientLike } from './sinks/iothub/send.js';
 import { createIotAnalyticsClient, IotAnalyticsSink } from './sinks/iotanalytics.js';
@@ -79,7 +80,12 @@ export async function startEdgeModule(options: EdgeModuleOptions): Promise<EdgeM
     if (!options.moduleClient) throw new Error('SINK=iothub needs a ModuleClient (EdgeHubConnectionString or the IoT Edge environment)');
     sink = new IotHubSink({
       client: options.moduleClient,
-      pack: { targetBytes: config.hub.targetBytes, maxBytes: config.hub.maxBytes },
+      pack: {
+        targetBytes: config.hub.targetBytes,
+        maxBytes: config.hub.maxBytes,
+        // Envelope ids (contracts §4): the store's own origin, so a re-sent batch repeats its ids.
+        origin: config.persistence ? await storeOrigin(config.persistence.dir) : newOrigin(),
+      },
       onEnvelope: (envelope) => events.envelopeSent(envelope),
       now,
     });

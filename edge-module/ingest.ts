@@ -13,18 +13,26 @@ import type { EdgeEvents } from './events.js';
 import { Checkpointer } from './persistence/checkpointer.js';
 import { decodeRecord, encodeRecord } from './persistence/record.js';
 import type { InputSource } from './persistence/record.js';
+import type { MessageForm } from './inputs/parse.js';
 import type { Store } from './persistence/store.js';
 import { StoreFullError } from './persistence/store.js';
 
-/** Carried through the engine with each message: where its status goes and its store record. */
+/** Carried through the engine with each message: where its status goes, its store record, who sent it. */
 export interface MessageMeta {
   readonly source: InputSource;
   readonly qos: 0 | 1;
   seq: number | undefined;
-  /** IngestItem.deviceId: who published it (also after a restart, from the store). */
-  readonly deviceId: string | undefined;
+  /**
+   * The message's number at its origin (contracts §4 `n`): the store's sequence number when persisted
+   * (the same after a restart), else a per-start counter. Absent only for refused inputs.
+   */
+  readonly ordinal?: number;
+  /** See IngestItem. */
+  readonly deviceId?: string;
+  readonly sourceModule?: string;
+  readonly form?: MessageForm;
   /** IngestItem.origin, handed back with the status (undefined after a restart). */
-  readonly origin: unknown;
+  readonly origin?: unknown;
 }
 
 export interface IngestItem {
@@ -37,11 +45,16 @@ export interface IngestItem {
   /** False for binary and default-topic input: statuses carry no id. */
   readonly correlate: boolean;
   /**
-   * The device that published it: on the MQTT listener its authenticated identity (certificate subject
-   * or credential name, which the listener binds to the client id), else its MQTT client id.
+   * MQTT listener input: the publishing device — its authenticated identity when the listener
+   * authenticates (certificate subject or credential name), else its MQTT client id. The record's
+   * `deviceId` downstream (contracts §5).
    */
   readonly deviceId?: string;
-  /** Opaque to the ingest: the input's own bookkeeping, handed back with the message's status. */
+  /** edgeHub input: the module that sent it (`$.cmid`), when edgeHub names one. */
+  readonly sourceModule?: string;
+  /** Put input: whether `message` was JSON or a base64 string (the payload is that string either way). */
+  readonly form?: MessageForm;
+  /** Opaque to the ingest: the input's own bookkeeping (the listener's share ticket), handed back with the status. */
   readonly origin?: unknown;
 }
 
@@ -58,8 +71,22 @@ export interface IngestOptions {
 
 const COMMIT_DELAY_MS = 20;
 
-function metaOf(item: Pick<IngestItem, 'source' | 'qos' | 'deviceId' | 'origin'>, seq: number | undefined): MessageMeta {
-  return { source: item.source, qos: item.qos, seq, deviceId: item.deviceId, origin: item.origin };
+/** `ordinal` is absent only for a refused input (it never reaches an envelope). */
+function metaOf(
+  item: Pick<IngestItem, 'source' | 'qos' | 'deviceId' | 'sourceModule' | 'form' | 'origin'>,
+  seq: number | undefined,
+  ordinal?: number,
+): MessageMeta {
+  return {
+    source: item.source,
+    qos: item.qos,
+    seq,
+    ...(ordinal !== undefined ? { ordinal } : {}),
+    ...(item.deviceId !== undefined ? { deviceId: item.deviceId } : {}),
+    ...(item.sourceModule !== undefined ? { sourceModule: item.sourceModule } : {}),
+    ...(item.form !== undefined ? { form: item.form } : {}),
+    ...(item.origin !== undefined ? { origin: item.origin } : {}),
+  };
 }
 
 export class Ingest {
@@ -67,6 +94,8 @@ export class Ingest {
   private commitTimer: NodeJS.Timeout | undefined;
   private committing: Promise<void> = Promise.resolve();
   private accepting = true;
+  /** Without a store: the next message's ordinal (a store numbers its records itself). */
+  private nextOrdinal = 1;
 
   constructor(private readonly options: IngestOptions) {}
 
@@ -80,7 +109,7 @@ export class Ingest {
       return undefined;
     }
     if (!store) {
-      this.offer(item, metaOf(item, undefined));
+      this.offer(item, metaOf(item, undefined, this.nextOrdinal++));
       return undefined;
     }
     const data = encodeRecord(
@@ -91,13 +120,15 @@ export class Ingest {
         source: item.source,
         qos: item.qos,
         ...(item.deviceId !== undefined ? { deviceId: item.deviceId } : {}),
+        ...(item.sourceModule !== undefined ? { sourceModule: item.sourceModule } : {}),
+        ...(item.form !== undefined ? { form: item.form } : {}),
       },
       item.payload,
     );
     return store.append(data).then(
       (seq) => {
         this.checkpointer.track(seq);
-        this.offer(item, metaOf(item, seq));
+        this.offer(item, metaOf(item, seq, seq));
       },
       (err: unknown) => {
         const full = err instanceof StoreFullError;
@@ -191,8 +222,10 @@ export class Ingest {
         id: header.id,
         correlate: header.correlate,
         ...(header.deviceId !== undefined ? { deviceId: header.deviceId } : {}),
+        ...(header.sourceModule !== undefined ? { sourceModule: header.sourceModule } : {}),
+        ...(header.form !== undefined ? { form: header.form } : {}),
       };
-      this.offer(item, metaOf(item, record.seq));
+      this.offer(item, metaOf(item, record.seq, record.seq));
     }
     // Expired records are not returned; moving the mark past them lets the next commit delete them.
     this.checkpointer.skip(store.lastSeq());

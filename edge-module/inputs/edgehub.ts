@@ -39,6 +39,9 @@ export function handleEdgeHubInput(
   const property = message.properties.getValue('channel');
   const named = typeof property === 'string' && property !== '' ? property : undefined;
   const bytes = toBytes(message.data);
+  // edgeHub names the module a routed message came from in `$.cmid` (the record's sourceModule).
+  const cmid = message.properties.getValue('$.cmid');
+  const sender = typeof cmid === 'string' && cmid !== '' ? { sourceModule: cmid } : {};
   if (inputName === 'put') {
     const parsed = parsePutRequest(bytes);
     const channel = named ?? defaultChannel;
@@ -55,7 +58,7 @@ export function handleEdgeHubInput(
       ingest.refuse({ ...base, id: parsed.id }, 'InvalidRequestException', `channel name '${channel.slice(0, 64)}' is invalid: use 1-128 of [a-zA-Z0-9_], not starting with __`);
       return undefined;
     }
-    return ingest.submit({ ...base, id: parsed.id, payload: parsed.payload });
+    return ingest.submit({ ...base, ...sender, id: parsed.id, payload: parsed.payload, form: parsed.form });
   }
   const channel = inputName === 'binary' ? (named ?? defaultChannel) : defaultChannel;
   const base = { source: 'edgehub' as const, qos: 1 as const, channel: channel ?? '', correlate: false, id: undefined };
@@ -72,7 +75,7 @@ export function handleEdgeHubInput(
     ingest.refuse(base, raw.code, raw.message, raw.code === 'MessageTooLargeException' ? 'too_large' : 'invalid');
     return undefined;
   }
-  return ingest.submit({ ...base, payload: Buffer.from(bytes) });
+  return ingest.submit({ ...base, ...sender, payload: Buffer.from(bytes) });
 }
 
 export function attachEdgeHubInputs(client: InputClientLike, ingest: Ingest, defaultChannel: () => string | undefined, log: Logger): void {

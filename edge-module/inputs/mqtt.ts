@@ -63,7 +63,7 @@ function own(payload: Buffer): Buffer {
 /** The engine's drop reason (metric label) for each share refusal. */
 const SHARE_DROP_REASON = { client_channels: 'too_many_channels', client_memory: 'memory_full', client_disk: 'rejected' } as const;
 
-type ItemBase = Pick<IngestItem, 'source' | 'qos' | 'channel' | 'id' | 'correlate' | 'deviceId'>;
+type ItemBase = Pick<IngestItem, 'source' | 'qos' | 'channel' | 'id' | 'correlate' | 'deviceId' | 'form'>;
 
 function authError(returnCode: number, message: string): Error & { returnCode: number } {
   return Object.assign(new Error(message), { returnCode });
@@ -129,7 +129,7 @@ export async function startMqttListener(options: MqttListenerOptions): Promise<M
         refuse(base, 'InvalidRequestException', `channel name '${route.channel.slice(0, 64)}' in the topic is invalid: use 1-128 of [a-zA-Z0-9_], not starting with __`);
         return undefined;
       }
-      return submit(base, parsed.payload);
+      return submit({ ...base, form: parsed.form }, parsed.payload);
     }
     const channel = route.kind === 'binary' ? route.channel : options.connector().defaultChannelName;
     const base = { source: 'mqtt' as const, qos, channel: channel ?? '', correlate: false, id: undefined, deviceId };

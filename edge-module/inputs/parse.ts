@@ -2,21 +2,26 @@
  * The connector's input formats, as pure functions: which topic means what, and how a `put` request
  * becomes payload bytes. No I/O; the MQTT and edgeHub adapters call these.
  *
- * Decisions (documented in edge-module/README.md):
- * - the put `message` string is JSON when `JSON.parse` accepts it (so `"42"`, `"true"`, `"\"x\""` are
- *   JSON); JSON is sent as the string's own UTF-8 bytes, verbatim;
- * - otherwise it must be standard base64 (RFC 4648 alphabet, length a multiple of 4, `=` padding only at
- *   the end) and is decoded; anything else is refused;
- * - an empty `message` is refused (BatchPutMessage needs a payload);
- * - `id` is optional; when present it must be a non-empty string of at most 128 characters
- *   (BatchPutMessage's messageId limit).
+ * Decisions (the manual's rules; documented in edge-module/README.md):
+ * - the put `message` is "a JSON or base64-encoded string" and the connector sends it to BatchPutMessage
+ *   as that string: the API documents a payload as "a JSON string or a base64-encoded string representing
+ *   binary data, in which case you must decode it by means of a pipeline activity". So neither form is
+ *   decoded here: JSON is sent as the string's own UTF-8 bytes, verbatim; base64 as its characters;
+ * - JSON wins when a string is both (`"1234"`); anything `JSON.parse` accepts is JSON (`"42"`, `"true"`);
+ * - base64 is what standard libraries produce: the standard or URL-safe alphabet (not mixed), padded or
+ *   not, wrapped with LF or CRLF line breaks (MIME, PEM, Python's `encodebytes`); its padding bits must be
+ *   zero (RFC 4648 §3.5), so an arbitrary short word is not base64 by accident. It is normalised (breaks
+ *   removed, standard alphabet, padded): the same data, one spelling. A word that happens to be valid
+ *   base64 (`"idle"`) is carried as the string it is, never decoded into other bytes;
+ * - a string that is neither is refused with InvalidRequestException; an empty `message` too;
+ * - `id` is optional and any string (`.*`, `""` included) is accepted as is; a non-string id is refused,
+ *   its status carrying the id as text (`42` → `"42"`) so the device can still match it.
  */
 
 /** The connector's limit on one message's payload: 128 KB. */
 export const MAX_PAYLOAD_BYTES = 131_072;
 /** A put request can carry at most 128 KB as base64 (4/3) plus its JSON wrapper; beyond this we do not parse. */
 export const MAX_PUT_REQUEST_BYTES = Math.ceil((MAX_PAYLOAD_BYTES * 4) / 3) * 2 + 4096;
-export const MAX_ID_LENGTH = 128;
 export const STATUS_TOPIC = 'iotanalytics/messages/put/status';
 
 export type TopicRoute =
@@ -44,13 +49,15 @@ export interface InputError {
   readonly id: string | undefined;
 }
 
+/** How a put request's `message` was given: its payload bytes are the string either way. */
+export type MessageForm = 'json' | 'base64';
+
 export interface ParsedPut {
   readonly ok: true;
   readonly id: string | undefined;
   readonly payload: Uint8Array;
+  readonly form: MessageForm;
 }
-
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function invalid(message: string, id?: string): InputError {
   return { ok: false, code: 'InvalidRequestException', message, id };
@@ -74,12 +81,46 @@ function isJson(text: string): boolean {
   }
 }
 
-/** `message` string → payload bytes (JSON verbatim, else base64-decoded), or why not. */
-export function decodeMessage(message: string): { ok: true; payload: Uint8Array } | { ok: false; reason: string } {
+const LINE_BREAKS = /\r?\n/g;
+const STANDARD = /^[A-Za-z0-9+/]*$/;
+const URL_SAFE = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * `text` as canonical base64 (standard alphabet, padded, one line), or undefined when it is not base64
+ * as a standard library writes it (see the decisions above).
+ */
+export function normaliseBase64(text: string): string | undefined {
+  const joined = text.replace(LINE_BREAKS, '');
+  const body = joined.replace(/={1,2}$/, '');
+  const padding = joined.length - body.length;
+  if (body.length === 0) return undefined;
+  if (padding > 0 && joined.length % 4 !== 0) return undefined;
+  if (body.length % 4 === 1) return undefined;
+  let standard: string;
+  if (STANDARD.test(body)) standard = body;
+  else if (URL_SAFE.test(body)) standard = body.replace(/-/g, '+').replace(/_/g, '/');
+  else return undefined;
+  const canonical = Buffer.from(standard, 'base64').toString('base64');
+  // Non-zero padding bits would decode to the same bytes as another spelling: not something an encoder writes.
+  return canonical.replace(/=+$/, '') === standard ? canonical : undefined;
+}
+
+export type DecodedMessage = { ok: true; payload: Uint8Array; form: MessageForm } | { ok: false; reason: string };
+
+/** `message` string → the payload bytes the connector sends (JSON verbatim, base64 normalised), or why not. */
+export function decodeMessage(message: string): DecodedMessage {
   if (message.length === 0) return { ok: false, reason: 'request.message is empty' };
-  if (isJson(message)) return { ok: true, payload: Buffer.from(message, 'utf8') };
-  if (BASE64.test(message)) return { ok: true, payload: Buffer.from(message, 'base64') };
+  if (isJson(message)) return { ok: true, payload: Buffer.from(message, 'utf8'), form: 'json' };
+  const base64 = normaliseBase64(message);
+  if (base64 !== undefined) return { ok: true, payload: Buffer.from(base64, 'ascii'), form: 'base64' };
   return { ok: false, reason: 'request.message is neither JSON nor a base64 string' };
+}
+
+/** The id of a request as its status echoes it: strings as they are, numbers and booleans as text. */
+function echoableId(id: unknown): string | undefined {
+  if (typeof id === 'string') return id;
+  if (typeof id === 'number' || typeof id === 'boolean' || typeof id === 'bigint') return String(id);
+  return undefined;
 }
 
 /** Parse a put request: `{"request":{"message":"<JSON or base64>"},"id":"..."}`. */
@@ -95,13 +136,9 @@ export function parsePutRequest(raw: Uint8Array): ParsedPut | InputError {
     return invalid('the request must be a JSON object {"request":{"message":"..."},"id":"..."}');
   }
   const { request, id } = body as { request?: unknown; id?: unknown };
-  let requestId: string | undefined;
-  if (id !== undefined && id !== null) {
-    if (typeof id !== 'string') return invalid(`id must be a string, got ${typeof id}`);
-    if (id.length === 0 || id.length > MAX_ID_LENGTH) {
-      return invalid(`id must be 1 to ${MAX_ID_LENGTH} characters, got ${id.length}`);
-    }
-    requestId = id;
+  const requestId = typeof id === 'string' ? id : undefined;
+  if (id !== undefined && id !== null && typeof id !== 'string') {
+    return invalid(`id must be a string, got ${Array.isArray(id) ? 'array' : typeof id}`, echoableId(id));
   }
   if (request === undefined || request === null) return invalid('the request has no "request" object', requestId);
   if (typeof request !== 'object' || Array.isArray(request)) {
@@ -117,7 +154,7 @@ export function parsePutRequest(raw: Uint8Array): ParsedPut | InputError {
   const decoded = decodeMessage(message);
   if (!decoded.ok) return invalid(decoded.reason, requestId);
   if (decoded.payload.byteLength > MAX_PAYLOAD_BYTES) return tooLarge(decoded.payload.byteLength, requestId);
-  return { ok: true, id: requestId, payload: decoded.payload };
+  return { ok: true, id: requestId, payload: decoded.payload, form: decoded.form };
 }
 
 /** Raw input (binary and default topics): only the size is checked. */

@@ -14,6 +14,9 @@ export interface RecordHeader {
   readonly qos?: 0 | 1;
   /** The publishing device (IngestItem.deviceId): its status is routed to it, its readings carry it. */
   readonly deviceId?: string;
+  /** How a put message was given, and the edgeHub module that sent it (see IngestItem in ingest.ts). */
+  readonly sourceModule?: string;
+  readonly form?: 'json' | 'base64';
 }
 
 export function encodeRecord(header: RecordHeader, payload: Uint8Array): Buffer {

@@ -1,6 +1,11 @@
 /**
- * The request builder of the IoT Hub sink: batch → batch envelope(s) (docs/contracts.md §4), sized to
- * IoT Hub's 4 KB billing units. Pure: no I/O.
+ * The request builder of the IoT Hub sink: batch → `batch/v2` envelope(s) (docs/contracts.md §4), sized
+ * to IoT Hub's 4 KB billing units. Pure: no I/O.
+ *
+ * Each entry names its message by (`origin`, `n`) — the store's sequence number — so a batch re-sent
+ * after a restart repeats the ids of the first send however it is cut, and carries who sent it
+ * (`deviceId` for listener input, `sourceModule` for edgeHub input) and its payload as `json`
+ * (canonical JSON, verbatim: no bytes added), `jsonText` (other JSON), `base64Message` or `base64`.
  *
  * Invariants:
  * - an envelope holds messages of one channel, in queue order, and never exceeds `maxBytes`
@@ -11,7 +16,11 @@
  *   whole batch (something is always sent), so a small batch can never starve.
  */
 import type { QueuedMessage } from '@iot-ingest/batching';
-import { CHANNEL_PROPERTY, ENVELOPE_CONTENT_ENCODING, ENVELOPE_CONTENT_TYPE, SCHEMA_BATCH_V1, SCHEMA_PROPERTY } from '@iot-ingest/contracts';
+import { CHANNEL_PROPERTY, ENVELOPE_CONTENT_ENCODING, ENVELOPE_CONTENT_TYPE, ORIGIN_PATTERN, SCHEMA_BATCH_V2, SCHEMA_PROPERTY } from '@iot-ingest/contracts';
+import type { MessageMeta } from '../../ingest.js';
+
+/** The schema these envelopes declare (message property `iot-ingest-schema`). */
+export const ENVELOPE_SCHEMA = SCHEMA_BATCH_V2;
 
 export const BILLING_UNIT_BYTES = 4096;
 /** IoT Hub's device-to-cloud limit, counting body + system property values + user property names and values. */
@@ -25,6 +34,8 @@ export interface PackOptions {
   readonly maxBytes: number;
   /** Hand back the messages that would start a nearly empty last unit (only when more is queued). */
   readonly deferTail: boolean;
+  /** The module store's origin (contracts §4): 16 lowercase hex characters. */
+  readonly origin: string;
 }
 
 export interface Envelope {
@@ -49,7 +60,7 @@ export function propertiesBytes(channel: string): number {
     Buffer.byteLength(CHANNEL_PROPERTY) +
     Buffer.byteLength(channel) +
     Buffer.byteLength(SCHEMA_PROPERTY) +
-    Buffer.byteLength(SCHEMA_BATCH_V1) +
+    Buffer.byteLength(ENVELOPE_SCHEMA) +
     Buffer.byteLength(ENVELOPE_CONTENT_TYPE) +
     Buffer.byteLength(ENVELOPE_CONTENT_ENCODING) +
     Buffer.byteLength(UPSTREAM_OUTPUT)
@@ -60,40 +71,60 @@ export function billingUnits(sizeBytes: number): number {
   return Math.max(1, Math.ceil(sizeBytes / BILLING_UNIT_BYTES));
 }
 
-/** True when `JSON.stringify(JSON.parse(text))` gives back `text` exactly, so it can be embedded verbatim. */
-function isCanonicalJson(text: string): boolean {
+/** How the payload text is JSON: exactly as `JSON.stringify` writes it, otherwise, or not at all. */
+function jsonForm(text: string): 'canonical' | 'other' | 'none' {
   try {
-    return JSON.stringify(JSON.parse(text)) === text;
+    return JSON.stringify(JSON.parse(text)) === text ? 'canonical' : 'other';
   } catch {
-    return false;
+    return 'none';
   }
+}
+
+/** The payload member of an entry (see the file comment). */
+function payloadMember(payload: Buffer, form: MessageMeta['form']): string {
+  // The bytes are the device's normalised base64 string (parse.ts): its characters need no escaping.
+  if (form === 'base64') return `"base64Message":"${payload.toString('latin1')}"`;
+  const text = payload.toString('utf8');
+  // Only bytes that survive a UTF-8 round trip can be JSON text; anything else goes as base64.
+  if (Buffer.byteLength(text) === payload.byteLength) {
+    const json = jsonForm(text);
+    if (json === 'canonical') return `"json":${text}`;
+    if (json === 'other') return `"jsonText":${JSON.stringify(text)}`;
+  }
+  return `"base64":"${payload.toString('base64')}"`;
 }
 
 /** One element of `messages`, as JSON text. */
 export function messageFragment(message: QueuedMessage): string {
+  const meta = message.meta as MessageMeta | undefined;
+  const n = meta?.ordinal;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
+    // Every accepted input gets one (ingest.ts); without it the message could not keep its id upstream.
+    throw new RangeError(`message ${message.messageId} has no ordinal; cannot give it an envelope id`);
+  }
   const head =
-    `{"id":${JSON.stringify(message.messageId)}` +
+    `{"n":${n},"id":${JSON.stringify(message.messageId)}` +
     (message.statusId !== undefined ? `,"requestId":${JSON.stringify(message.statusId)}` : '') +
-    `,"acceptedAt":${Math.trunc(message.acceptedAt)}`;
+    `,"acceptedAt":${Math.trunc(message.acceptedAt)}` +
+    (meta?.deviceId !== undefined ? `,"deviceId":${JSON.stringify(meta.deviceId)}` : '') +
+    (meta?.sourceModule !== undefined ? `,"sourceModule":${JSON.stringify(meta.sourceModule)}` : '');
   const payload = Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
-  const text = payload.toString('utf8');
-  // Only bytes that survive a UTF-8 round trip can be JSON text; anything else goes as base64.
-  if (Buffer.byteLength(text) === payload.byteLength && isCanonicalJson(text)) return `${head},"json":${text}}`;
-  return `${head},"base64":"${payload.toString('base64')}"}`;
+  return `${head},${payloadMember(payload, meta?.form)}}`;
 }
 
-function envelopePrefix(channel: string): string {
-  return `{"v":1,"channel":${JSON.stringify(channel)},"messages":[`;
+function envelopePrefix(channel: string, origin: string): string {
+  return `{"v":2,"channel":${JSON.stringify(channel)},"origin":"${origin}","messages":[`;
 }
 const ENVELOPE_SUFFIX = ']}';
 
-function build(channel: string, fragments: readonly string[], ids: readonly string[], propBytes: number): Envelope {
-  const body = Buffer.from(envelopePrefix(channel) + fragments.join(',') + ENVELOPE_SUFFIX, 'utf8');
+function build(channel: string, origin: string, fragments: readonly string[], ids: readonly string[], propBytes: number): Envelope {
+  const body = Buffer.from(envelopePrefix(channel, origin) + fragments.join(',') + ENVELOPE_SUFFIX, 'utf8');
   const sizeBytes = body.byteLength + propBytes;
   return { channel, body, messageIds: ids, sizeBytes, units: billingUnits(sizeBytes) };
 }
 
 export function validatePackOptions(options: PackOptions): void {
+  if (!ORIGIN_PATTERN.test(options.origin)) throw new RangeError(`origin must be 16 lowercase hex characters, got '${options.origin}'`);
   if (options.maxBytes > HUB_MAX_MESSAGE_BYTES || options.maxBytes < BILLING_UNIT_BYTES) {
     throw new RangeError(`maxBytes must be 4096..${HUB_MAX_MESSAGE_BYTES}, got ${options.maxBytes}`);
   }
@@ -105,7 +136,7 @@ export function validatePackOptions(options: PackOptions): void {
 /** Pack one engine batch (one channel, queue order) into envelopes. */
 export function packBatch(channel: string, messages: readonly QueuedMessage[], options: PackOptions): PackResult {
   const propBytes = propertiesBytes(channel);
-  const fixedBytes = Buffer.byteLength(envelopePrefix(channel)) + ENVELOPE_SUFFIX.length + propBytes;
+  const fixedBytes = Buffer.byteLength(envelopePrefix(channel, options.origin)) + ENVELOPE_SUFFIX.length + propBytes;
   const groups: { fragments: string[]; sizes: number[]; messages: QueuedMessage[]; bytes: number }[] = [];
   let current = { fragments: [] as string[], sizes: [] as number[], messages: [] as QueuedMessage[], bytes: fixedBytes };
   for (const message of messages) {
@@ -154,6 +185,7 @@ export function packBatch(channel: string, messages: readonly QueuedMessage[], o
     .map((g) =>
       build(
         channel,
+        options.origin,
         g.fragments,
         g.messages.map((m) => m.messageId),
         propBytes,

@@ -13,8 +13,8 @@
  */
 import azureIotDevice from 'azure-iot-device';
 import type { Batch, BatchOutcome, EntryFailure, Failure, Sink } from '@iot-ingest/batching';
-import { CHANNEL_PROPERTY, ENVELOPE_CONTENT_ENCODING, ENVELOPE_CONTENT_TYPE, SCHEMA_BATCH_V1, SCHEMA_PROPERTY } from '@iot-ingest/contracts';
-import { UPSTREAM_OUTPUT, packBatch } from './pack.js';
+import { CHANNEL_PROPERTY, ENVELOPE_CONTENT_ENCODING, ENVELOPE_CONTENT_TYPE, SCHEMA_PROPERTY } from '@iot-ingest/contracts';
+import { ENVELOPE_SCHEMA, UPSTREAM_OUTPUT, packBatch } from './pack.js';
 import type { Envelope, PackOptions } from './pack.js';
 import { errorCode, errorMessage, isRetryable } from './retry.js';
 
@@ -36,7 +36,7 @@ export interface IotHubSinkOptions {
 export function toHubMessage(envelope: Envelope): HubMessage {
   const message = new Message(envelope.body);
   message.properties.add(CHANNEL_PROPERTY, envelope.channel);
-  message.properties.add(SCHEMA_PROPERTY, SCHEMA_BATCH_V1);
+  message.properties.add(SCHEMA_PROPERTY, ENVELOPE_SCHEMA);
   message.contentType = ENVELOPE_CONTENT_TYPE;
   message.contentEncoding = ENVELOPE_CONTENT_ENCODING;
   return message;

@@ -12,7 +12,7 @@ const msg = (i: number): QueuedMessage => ({
   channel: 'ch',
   payload: Buffer.from(JSON.stringify({ i, pad: 'z'.repeat(150) })),
   acceptedAt: 1,
-  meta: { i },
+  meta: { i, ordinal: i + 1 },
 });
 
 /** An in-process ModuleClient: records each envelope's message ids; `fail(n)` decides per call. */
@@ -42,7 +42,7 @@ const batch = (count: number, mayDefer: boolean): Batch => ({
 });
 
 const sinkFor = (client: ModuleClientLike, targetBytes = 65536) =>
-  new IotHubSink({ client, pack: { targetBytes, maxBytes: 262144 }, now: Date.now });
+  new IotHubSink({ client, pack: { targetBytes, maxBytes: 262144, origin: '0123456789abcdef' }, now: Date.now });
 
 describe('IoT Hub sink: the engine owns delivery', () => {
   it('when the batch may defer, the tail that would spill into a mostly empty 4 KB unit is handed back unsent', async () => {
@@ -97,7 +97,7 @@ describe('IoT Hub sink: the engine owns delivery', () => {
       timer: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
       onStatus: (s) => statuses.push(s),
     });
-    for (let i = 0; i < 200; i++) pump.offer({ channel: 'ch', payload: msg(i).payload, requestId: `r${i}` });
+    for (let i = 0; i < 200; i++) pump.offer({ channel: 'ch', payload: msg(i).payload, requestId: `r${i}`, meta: { ordinal: i + 1 } });
     pump.start(); // running, not flushing: batches with more behind them may defer
     for (let waited = 0; statuses.length < 200 && waited < 5000; waited += 5) await new Promise((r) => setTimeout(r, 5));
     await pump.stop();
