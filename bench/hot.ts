@@ -32,7 +32,7 @@ import { parseHostJson } from '../devstack/functions-host/host-json.js';
 
 // The functions' logger reads its level when it loads: per-batch info lines would be measured too.
 process.env.IOT_INGEST_LOG_LEVEL ??= 'warn';
-const { loadFunctionsConfig } = await import('../functions/config.js');
+const { DEFAULT_TRUSTED_MODULES, loadFunctionsConfig } = await import('../functions/config.js');
 const { createRuntime } = await import('../functions/clients.js');
 const { createHotPathHandler } = await import('../functions/hotPath.js');
 const { eventsFromTrigger } = await import('../functions/trigger.js');
@@ -125,7 +125,7 @@ function parseOnly(partitions: readonly PartitionBatches[]): { readings: number;
   const t0 = performance.now();
   for (const { batches } of partitions) {
     for (const batch of batches) {
-      readings += toReadingsAll(eventsFromTrigger(batch.messages, batch.triggerMetadata), { defaultChannel: undefined })
+      readings += toReadingsAll(eventsFromTrigger(batch.messages, batch.triggerMetadata), { defaultChannel: undefined, trustedModules: new Set(DEFAULT_TRUSTED_MODULES) })
         .readings.length;
     }
   }

@@ -32,6 +32,8 @@ export const DEFAULTS = Object.freeze({
   IotAnalyticsBatchSizePerChannel: '100',
   /** Seconds the forwarder spends sending one invocation's readings before dead-lettering the rest. */
   ANALYTICS_FORWARD_BUDGET_SECONDS: '120',
+  /** The module names this project deploys (the IoT Edge manifest's and the devstack's). */
+  EDGE_MODULE_IDS: 'iotIngest,iot-ingest',
 });
 
 export interface EventHubSettings {
@@ -78,7 +80,20 @@ export interface AnalyticsSettings {
   readonly forwardBudgetMs: number;
 }
 
+/** The module identities trusted when EDGE_MODULE_IDS is not set (for readers outside the Function app). */
+export const DEFAULT_TRUSTED_MODULES: readonly string[] = Object.freeze(DEFAULTS.EDGE_MODULE_IDS.split(','));
+
+export interface EdgeSettings {
+  /**
+   * `EDGE_MODULE_IDS`: the module identities whose batch envelopes are read as envelopes (contracts §4).
+   * Only the hub's owner can create a module identity, so naming ours is enough; every other sender's
+   * body is one reading. Empty (`-`) trusts none.
+   */
+  readonly trustedModules: readonly string[];
+}
+
 export interface FunctionsConfig {
+  readonly edge: EdgeSettings;
   readonly eventHub: EventHubSettings;
   readonly cosmos: CosmosSettings;
   readonly storage: StorageSettings;
@@ -98,6 +113,8 @@ export class FunctionsConfigError extends Error {
   }
 }
 
+/** IoT Hub's module id alphabet (the comma is left out: it separates the list). */
+const MODULE_ID = /^[A-Za-z0-9\-:.+%_#*?!()=@$']{1,128}$/;
 const CONTAINER_NAME = /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/;
 
 export function parseFunctionsConfig(
@@ -231,10 +248,22 @@ export function parseFunctionsConfig(
   const hot = parseHotSettings(get);
   issues.push(...hot.issues);
 
+  // Edge envelopes: which module identities are ours.
+  const moduleIdsText = get('EDGE_MODULE_IDS') ?? DEFAULTS.EDGE_MODULE_IDS;
+  const trustedModules = moduleIdsText === '-' ? [] : moduleIdsText.split(',').map((id) => id.trim()).filter((id) => id !== '');
+  const badModuleId = trustedModules.find((id) => !MODULE_ID.test(id));
+  if (badModuleId !== undefined || (trustedModules.length === 0 && moduleIdsText !== '-')) {
+    issues.push({
+      setting: 'EDGE_MODULE_IDS',
+      message: `EDGE_MODULE_IDS must be a comma-separated list of IoT Hub module ids (1-128 of a-z A-Z 0-9 - : . + % _ # * ? ! ( ) , = @ $ '), or '-' for none; got '${moduleIdsText.slice(0, 200)}'`,
+    });
+  }
+
   if (issues.length > 0 || !connector.ok) return { ok: false, issues };
   return {
     ok: true,
     config: deepFreeze({
+      edge: { trustedModules },
       eventHub: { connectionSetting: 'IOTHUB_EVENTS', connectionString, fullyQualifiedNamespace, eventHubName },
       cosmos: {
         endpoint: cosmosEndpoint as string,

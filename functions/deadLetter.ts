@@ -3,8 +3,9 @@
  * kept with its position and error so nothing is dropped silently.
  *
  * Layout:
- * - `malformed/p{partition}-{sequenceNumber}.json`: one malformed event (or envelope entries) — written
- *   by every function that meets it, under the same name with the same content (idempotent);
+ * - `malformed/p{partition}-{sequenceNumber}.json`: one malformed event (its body once, with its bad
+ *   envelope entries listed) — written by every function that meets it, under the same name with the
+ *   same content (idempotent);
  * - `forwarder/p{partition}-{firstSeq}-{lastSeq}-{invocationId}.json`: the forwarder's undeliverable
  *   messages of one invocation.
  */
@@ -46,14 +47,27 @@ async function uploadJson(container: ContainerClient, name: string, value: unkno
   await container.getBlockBlobClient(name).uploadData(body, { blobHTTPHeaders: { blobContentType: 'application/json' } });
 }
 
-/** One blob per malformed event (its bad entries together). Returns the number of blobs written. */
+/** Blobs written at once: a batch of bad events must not open hundreds of requests together. */
+const UPLOAD_CONCURRENCY = 8;
+
+/** One blob per malformed event. Returns the number of blobs written. */
 export async function writeMalformed(container: ContainerClient, items: readonly MalformedEvent[]): Promise<number> {
   const byEvent = new Map<string, MalformedEvent[]>();
   for (const item of items) {
     const name = malformedBlobName(item);
-    byEvent.set(name, [...(byEvent.get(name) ?? []), item]);
+    const group = byEvent.get(name);
+    if (group) group.push(item);
+    else byEvent.set(name, [item]);
   }
-  await Promise.all([...byEvent].map(([name, group]) => uploadJson(container, name, { items: group })));
+  const groups = [...byEvent];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < groups.length) {
+      const [name, group] = groups[next++] as [string, MalformedEvent[]];
+      await uploadJson(container, name, { items: group });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, groups.length) }, worker));
   return byEvent.size;
 }
 

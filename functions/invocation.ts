@@ -7,7 +7,7 @@ import type { Runtime } from './clients.js';
 import { writeMalformed } from './deadLetter.js';
 import type { Logger } from './log.js';
 import { functionsLogger } from './log.js';
-import type { MalformedEvent, Reading, TelemetryEvent } from './record.js';
+import type { MalformedEvent, Reading, RecordOptions, TelemetryEvent } from './record.js';
 import { toReadingsAll } from './record.js';
 import { eventsFromTrigger } from './trigger.js';
 
@@ -21,9 +21,21 @@ export interface TriggerBatch {
   readonly log: Logger;
 }
 
+/** The record options of a config: built once per config (the trusted set is looked up per event). */
+const recordOptionsCache = new WeakMap<Runtime['config'], RecordOptions>();
+
+function recordOptions(config: Runtime['config']): RecordOptions {
+  let options = recordOptionsCache.get(config);
+  if (!options) {
+    options = { defaultChannel: config.analytics.connector.defaultChannelName, trustedModules: new Set(config.edge.trustedModules) };
+    recordOptionsCache.set(config, options);
+  }
+  return options;
+}
+
 export function readTriggerBatch(functionName: string, messages: unknown, context: InvocationContext, runtime: Runtime): TriggerBatch {
   const events = eventsFromTrigger(messages, context.triggerMetadata);
-  const { readings, malformed } = toReadingsAll(events, { defaultChannel: runtime.config.analytics.connector.defaultChannelName });
+  const { readings, malformed } = toReadingsAll(events, recordOptions(runtime.config));
   const sequenceNumbers = events.map((e) => e.sequenceNumber);
   const partition = events[0]?.partition ?? '?';
   const firstSequenceNumber = sequenceNumbers.length > 0 ? Math.min(...sequenceNumbers) : -1;
@@ -44,7 +56,7 @@ export async function deadLetterMalformed(batch: TriggerBatch, runtime: Runtime)
   if (batch.malformed.length === 0) return;
   for (const item of batch.malformed) {
     batch.log.warn(
-      { sequenceNumber: item.sequenceNumber, offset: item.offset, index: item.index, deviceId: item.deviceId, reason: item.reason },
+      { sequenceNumber: item.sequenceNumber, offset: item.offset, badEntries: item.entries?.length, deviceId: item.deviceId, reason: item.reason },
       'malformed event dead-lettered',
     );
   }

@@ -5,15 +5,18 @@
  * - readings are upserted with `id` = the record id, so a replayed batch rewrites the same documents;
  * - `pk = "{deviceId}:{yyyy-MM-dd of enqueuedAt, UTC}"` spreads a device's data over day partitions;
  * - each reading carries `ttl` (seconds) — the container must have TTL switched on (any default);
- * - one `latest` document per device moves only forward: it is replaced with IfMatch on its etag, so two
- *   concurrent batches cannot move it backwards (412 → re-read and decide again; 409 on create → the
- *   same). Losing that race to a newer reading is expected, not an error;
+ * - one `latest` document per device (per leaf behind the edge module) moves only forward: it is replaced
+ *   with IfMatch on its etag, so two concurrent batches cannot move it backwards (412 → re-read and
+ *   decide again; 409 on create → the same). Losing that race to a newer reading is expected, not an
+ *   error. "Newer" reads `ts` clamped to [enqueuedAt − 30 days, enqueuedAt + 5 min] (contracts §5), so a
+ *   device with a wrong clock cannot pin it;
  * - 429 and transient errors are retried (per operation here, per request by the SDK); what still fails makes `writeWarm` throw, so the
  *   host's retry policy replays the whole batch (harmless: every write is idempotent).
  */
 import type { Container, JSONObject, OperationInput } from '@azure/cosmos';
 import { BulkOperationType } from '@azure/cosmos';
 import { bulkWithRetry } from './cosmosBulk.js';
+import { latestDocumentId } from '@iot-ingest/contracts';
 import type { TelemetryRecord } from './record.js';
 
 export interface ReadingDocument extends TelemetryRecord {
@@ -51,7 +54,24 @@ export function partitionKeyFor(deviceId: string, enqueuedAt: string): string {
 }
 
 export function latestId(deviceId: string): string {
-  return `latest:${deviceId}`;
+  return latestDocumentId(deviceId);
+}
+
+/** How far after IoT Hub accepted it a reading's own time may be (clock skew), for ordering `latest`. */
+export const LATEST_MAX_FUTURE_MS = 5 * 60_000;
+/** How far before (a reading buffered at the edge), for ordering `latest`. */
+export const LATEST_MAX_PAST_MS = 30 * 24 * 3600_000;
+
+/**
+ * The time `latest` orders a reading by: its `ts` clamped to [enqueuedAt − 30 days, enqueuedAt + 5 min].
+ * A far-future `ts` cannot pin the document; a far-past one cannot outrank data timed within the window.
+ */
+export function latestOrderingTime(record: Pick<TelemetryRecord, 'ts' | 'enqueuedAt'>): number {
+  const enqueued = Date.parse(record.enqueuedAt);
+  const ts = Date.parse(record.ts);
+  if (Number.isNaN(enqueued)) return Number.isNaN(ts) ? 0 : ts;
+  if (Number.isNaN(ts)) return enqueued;
+  return Math.min(enqueued + LATEST_MAX_FUTURE_MS, Math.max(enqueued - LATEST_MAX_PAST_MS, ts));
 }
 
 export function toReadingDocument(record: TelemetryRecord, ttlSeconds: number): ReadingDocument {
@@ -60,19 +80,21 @@ export function toReadingDocument(record: TelemetryRecord, ttlSeconds: number): 
 
 export function toLatestDocument(record: TelemetryRecord): LatestDocument {
   const { id: readingId, ...rest } = record;
-  return { ...rest, id: latestId(record.deviceId), pk: latestId(record.deviceId), type: 'latest', readingId, ttl: -1 };
+  const id = latestId(record.deviceId);
+  return { ...rest, id, pk: id, type: 'latest', readingId, ttl: -1 };
 }
 
 /**
- * Whether reading `a` is newer than `b`: by the reading's own timestamp, then by position in the
- * device's partition (sequence number, envelope index), which is the hub's arrival order.
+ * Whether reading `a` is newer than `b`: by the reading's own timestamp (clamped, see
+ * latestOrderingTime), then by position in the device's partition (sequence number, envelope index),
+ * which is the hub's arrival order.
  */
 export function isNewer(
-  a: Pick<TelemetryRecord, 'ts' | 'sequenceNumber' | 'index'>,
-  b: Pick<TelemetryRecord, 'ts' | 'sequenceNumber' | 'index'>,
+  a: Pick<TelemetryRecord, 'ts' | 'enqueuedAt' | 'sequenceNumber' | 'index'>,
+  b: Pick<TelemetryRecord, 'ts' | 'enqueuedAt' | 'sequenceNumber' | 'index'>,
 ): boolean {
-  const ta = Date.parse(a.ts);
-  const tb = Date.parse(b.ts);
+  const ta = latestOrderingTime(a);
+  const tb = latestOrderingTime(b);
   if (ta !== tb) return ta > tb;
   if (a.sequenceNumber !== b.sequenceNumber) return a.sequenceNumber > b.sequenceNumber;
   return a.index > b.index;

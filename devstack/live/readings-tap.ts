@@ -5,6 +5,7 @@
  * readings of each device (their numeric fields) and the end-to-end latency: the reading's own `ts` to
  * the hub's `enqueuedAt`, and to the moment this consumer got it.
  */
+import { DEFAULT_TRUSTED_MODULES } from '../../functions/config.js';
 import { EventHubConsumerClient, latestEventPosition } from '@azure/event-hubs';
 import type { Subscription } from '@azure/event-hubs';
 import { toReadingsAll } from '../../functions/record.js';
@@ -91,7 +92,7 @@ export function startReadingsTap(options: {
           partitionId: context.partitionId,
         };
         const { messages, triggerMetadata } = toTriggerInput(events, partition, 'binary');
-        const { readings } = toReadingsAll(eventsFromTrigger(messages, triggerMetadata), { defaultChannel: undefined });
+        const { readings } = toReadingsAll(eventsFromTrigger(messages, triggerMetadata), { defaultChannel: undefined, trustedModules: new Set(DEFAULT_TRUSTED_MODULES) });
         for (const { record } of readings) {
           received++;
           const t = Date.parse(record.ts);

@@ -82,6 +82,8 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
     HOT_RULES: hotRules
     COSMOS_ALERTS_CONTAINER: cosmosAlertsContainerName
     HOT_WEBHOOK_URL: '@Microsoft.KeyVault(SecretUri=${alertWebhookSecretUri})'
+    // Batch envelopes are read only from this module identity (the deployment manifest's module name).
+    EDGE_MODULE_IDS: 'iotIngest'
 
     IOT_INGEST_LOG_LEVEL: logLevel
   }

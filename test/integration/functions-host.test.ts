@@ -35,7 +35,11 @@ describe('local Functions host against the IoT Hub emulator and the real servers
   const hosts: FunctionsHost[] = [];
   const devices = new Map<string, iotDevice.Client>();
 
-  /** A real device client (MQTT over TLS, trusting the devstack CA) sends one telemetry message. */
+  const modules = new Map<string, iotDevice.ModuleClient>();
+  /**
+   * A real device client (MQTT over TLS, trusting the devstack CA) sends one telemetry message; envelopes
+   * go from the device's `iot-ingest` module identity, as only a trusted module's are read as envelopes.
+   */
   const send = async (deviceId: string, body: Buffer, properties: Record<string, string>): Promise<void> => {
     let client = devices.get(deviceId);
     if (!client) {
@@ -46,11 +50,24 @@ describe('local Functions host against the IoT Hub emulator and the real servers
       client.on('error', () => undefined);
       devices.set(deviceId, client);
     }
+    let sender: { sendEvent(m: iotDevice.Message): Promise<unknown> } = client;
+    if (properties['iot-ingest-schema'] !== undefined) {
+      let module = modules.get(deviceId);
+      if (!module) {
+        const identity = await hub.registry.addModule(deviceId, 'iot-ingest');
+        module = iotDevice.ModuleClient.fromConnectionString(identity.connectionString, iotMqtt.Mqtt);
+        await module.setOptions({ ca: await readFile(hub.connection.caCertPath, 'utf8') });
+        await module.open();
+        module.on('error', () => undefined);
+        modules.set(deviceId, module);
+      }
+      sender = module;
+    }
     const message = new iotDevice.Message(body);
     message.contentType = 'application/json';
     message.contentEncoding = 'utf-8';
     for (const [key, value] of Object.entries(properties)) message.properties.add(key, value);
-    await client.sendEvent(message);
+    await sender.sendEvent(message);
   };
 
   const start = async (extra: Partial<FunctionsHostOptions> = {}): Promise<FunctionsHost> => {
@@ -90,7 +107,7 @@ describe('local Functions host against the IoT Hub emulator and the real servers
 
   afterAll(async () => {
     await Promise.allSettled(hosts.map((h) => h.stop()));
-    await Promise.allSettled([...devices.values()].map((c) => c.close()));
+    await Promise.allSettled([...devices.values(), ...modules.values()].map((c) => c.close()));
     await hub?.stop();
     await backends?.stop();
   });

@@ -70,7 +70,8 @@ describe('functions against Azurite, the Cosmos DB server and the IoT Analytics 
     }),
     receivedEvent({ body: Buffer.from(plainText), sequenceNumber: 101, deviceId: 'dev-b', enqueuedTimeUtc: t0, properties: { channel: 'hums' } }),
     receivedEvent({ body: Buffer.from([0xde, 0xad, 0xbe, 0xef]), sequenceNumber: 102, deviceId: 'dev-c', enqueuedTimeUtc: t1 }),
-    receivedEvent({ body: Buffer.from('{"v":1,"channel":"temps"'), sequenceNumber: 103, deviceId: 'dev-d', enqueuedTimeUtc: t1, properties: { 'iot-ingest-schema': 'batch/v1' } }),
+    // From our module (only a trusted module's envelope is read as one, contracts §4).
+    receivedEvent({ body: Buffer.from('{"v":1,"channel":"temps"'), sequenceNumber: 103, deviceId: 'dev-d', moduleId: 'iot-ingest', enqueuedTimeUtc: t1, properties: { 'iot-ingest-schema': 'batch/v1' } }),
   ];
 
   it('warmPath: one document per reading with pk, type and ttl; a replay writes no duplicates', async () => {
@@ -182,6 +183,7 @@ describe('functions against Azurite, the Cosmos DB server and the IoT Analytics 
           body: envelopeBody('hums', Array.from({ length: 10 }, (_, j) => ({ json: { i, j } }))),
           sequenceNumber: 1000 + i,
           deviceId: `dev-${i % 4}`,
+          moduleId: 'iot-ingest',
           enqueuedTimeUtc: t1,
           properties: { 'iot-ingest-schema': 'batch/v1' },
         }),

@@ -81,3 +81,19 @@ describe('Function app settings', () => {
     expect(issuesOf({ ...LOCAL, ANALYTICS_FORWARD_BUDGET_SECONDS: '0' })).toEqual(['ANALYTICS_FORWARD_BUDGET_SECONDS']);
   });
 });
+
+describe('EDGE_MODULE_IDS (contracts §6)', () => {
+  const trusted = (value: string | undefined) => {
+    const result = parseFunctionsConfig({ ...LOCAL, EDGE_MODULE_IDS: value });
+    return result.ok ? result.config.edge.trustedModules : result.issues.map((i) => i.setting);
+  };
+  it("defaults to this project's module names, takes a list, and '-' trusts none", () => {
+    expect(trusted(undefined)).toEqual(['iotIngest', 'iot-ingest']);
+    expect(trusted(' a , b ')).toEqual(['a', 'b']);
+    expect(trusted('-')).toEqual([]);
+  });
+  it('a value that is not a list of module ids is an error naming the setting', () => {
+    expect(trusted('bad id/with slash')).toEqual(['EDGE_MODULE_IDS']);
+    expect(trusted(',')).toEqual(['EDGE_MODULE_IDS']);
+  });
+});

@@ -43,9 +43,9 @@ describe('warm path documents', () => {
 
   it('picks the newest record per device in a batch', () => {
     const newest = newestPerDevice([
-      record({ deviceId: 'a', id: 'a1', ts: '2026-01-01T00:00:02Z' }),
+      record({ deviceId: 'a', id: 'a1', ts: '2026-01-01T00:00:02Z', enqueuedAt: '2026-01-01T00:00:05.000Z' }),
       record({ deviceId: 'b', id: 'b1' }),
-      record({ deviceId: 'a', id: 'a2', ts: '2026-01-01T00:00:01Z', sequenceNumber: 9 }),
+      record({ deviceId: 'a', id: 'a2', ts: '2026-01-01T00:00:01Z', enqueuedAt: '2026-01-01T00:00:05.000Z', sequenceNumber: 9 }),
     ]);
     expect(newest.map((r) => r.id).sort()).toEqual(['a1', 'b1']);
   });
