@@ -9,6 +9,7 @@ import type { Logger } from './log.js';
 import { functionsLogger } from './log.js';
 import type { MalformedEvent, Reading, RecordOptions, TelemetryEvent } from './record.js';
 import { toReadingsAll } from './record.js';
+import { ResendFilter } from './resend.js';
 import { eventsFromTrigger } from './trigger.js';
 
 export interface TriggerBatch {
@@ -33,13 +34,26 @@ function recordOptions(config: Runtime['config']): RecordOptions {
   return options;
 }
 
+/** One re-send window per runtime (a worker's, or a test's). */
+const resendFilters = new WeakMap<Runtime, ResendFilter>();
+
 export function readTriggerBatch(functionName: string, messages: unknown, context: InvocationContext, runtime: Runtime): TriggerBatch {
   const events = eventsFromTrigger(messages, context.triggerMetadata);
-  const { readings, malformed } = toReadingsAll(events, recordOptions(runtime.config));
-  const sequenceNumbers = events.map((e) => e.sequenceNumber);
+  const normalized = toReadingsAll(events, recordOptions(runtime.config));
+  const malformed = normalized.malformed;
+  let firstSequenceNumber = -1;
+  let lastSequenceNumber = -1;
+  for (const e of events) {
+    if (firstSequenceNumber < 0 || e.sequenceNumber < firstSequenceNumber) firstSequenceNumber = e.sequenceNumber;
+    if (e.sequenceNumber > lastSequenceNumber) lastSequenceNumber = e.sequenceNumber;
+  }
   const partition = events[0]?.partition ?? '?';
-  const firstSequenceNumber = sequenceNumbers.length > 0 ? Math.min(...sequenceNumbers) : -1;
-  const lastSequenceNumber = sequenceNumbers.length > 0 ? Math.max(...sequenceNumbers) : -1;
+  let filter = resendFilters.get(runtime);
+  if (!filter) {
+    filter = new ResendFilter();
+    resendFilters.set(runtime, filter);
+  }
+  const { readings, resent } = filter.filter(`${functionName}/${partition}`, firstSequenceNumber, lastSequenceNumber, normalized.readings);
   const log = functionsLogger.child({
     function: functionName,
     invocationId: context.invocationId,
@@ -48,6 +62,7 @@ export function readTriggerBatch(functionName: string, messages: unknown, contex
     lastSequenceNumber,
     ...(context.retryContext ? { retryCount: context.retryContext.retryCount } : {}),
   });
+  if (resent > 0) log.info({ resent }, 'edge readings re-sent after a module restart skipped (already written)');
   return { events, readings, malformed, partition, firstSequenceNumber, lastSequenceNumber, log };
 }
 
