@@ -43,17 +43,19 @@ export type EnvelopeMessageV2 = {
   readonly requestId?: string;
   /** Epoch ms when the edge module accepted it. */
   readonly acceptedAt: number;
-  /** The publishing device, for input on the module's MQTT listener. */
-  readonly deviceId?: string;
+  /** Input on the module's MQTT listener: the publishing device's position in the envelope's `devices`. */
+  readonly d?: number;
   /** The module that sent it, for edgeHub input. */
   readonly sourceModule?: string;
 } & EnvelopePayload;
 
-/** The `batch/v2` body: UTF-8 JSON `{"v":2,"channel":…,"origin":…,"messages":[…]}`. */
+/** The `batch/v2` body: UTF-8 JSON `{"v":2,"channel":…,"origin":…,"devices":[…],"messages":[…]}`. */
 export interface BatchEnvelopeV2 {
   readonly v: 2;
   readonly channel: string;
   readonly origin: string;
+  /** The publishing devices of the listener input in this envelope, each once (absent when none). */
+  readonly devices?: readonly string[];
   readonly messages: readonly EnvelopeMessageV2[];
 }
 

@@ -139,7 +139,7 @@ function readEvent(event: TelemetryEvent, options: RecordOptions): Normalized {
   const problems: EntryProblem[] = [];
   const seen = new Set<number>();
   shape.messages.forEach((raw, index) => {
-    const entry = version === 2 ? entryV2(raw) : entryV1(raw);
+    const entry = version === 2 ? entryV2(raw, shape.devices) : entryV1(raw);
     if (typeof entry === 'string') {
       problems.push({ index, reason: entry });
       return;
@@ -349,6 +349,8 @@ function plainReading(event: TelemetryEvent, base: BaseFields, bytes: Uint8Array
 interface EnvelopeShape {
   readonly channel: string;
   readonly origin: string | undefined;
+  /** `batch/v2`: the publishing devices its entries name by position (`d`). */
+  readonly devices: readonly string[];
   readonly messages: readonly unknown[];
 }
 
@@ -366,7 +368,11 @@ function envelopeShape(value: unknown, version: 1 | 2): EnvelopeShape | string {
   if (object.messages.length > MAX_ENVELOPE_ENTRIES) {
     return `the envelope has ${object.messages.length} entries; the limit is ${MAX_ENVELOPE_ENTRIES}`;
   }
-  return { channel: object.channel, origin: version === 2 ? (object.origin as string) : undefined, messages: object.messages };
+  const devices = version === 2 && object.devices !== undefined ? object.devices : [];
+  if (!Array.isArray(devices) || devices.length > MAX_ENVELOPE_ENTRIES || !devices.every((d) => typeof d === 'string' && d !== '' && d.length <= MAX_NAME_LENGTH)) {
+    return `envelope devices is not a list of device names (1 to ${MAX_NAME_LENGTH} characters)`;
+  }
+  return { channel: object.channel, origin: version === 2 ? (object.origin as string) : undefined, devices: devices as string[], messages: object.messages };
 }
 
 type EntryBody = { kind: 'json'; value: unknown } | { kind: 'base64'; base64: string };
@@ -391,7 +397,7 @@ function optionalString(message: Record<string, unknown>, key: string, maxLength
 }
 
 /** One `batch/v2` entry → its reading's parts, or why it cannot be read. */
-function entryV2(raw: unknown): Entry | string {
+function entryV2(raw: unknown, devices: readonly string[]): Entry | string {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return 'not an object';
   const message = raw as Record<string, unknown>;
   const n = message.n;
@@ -399,8 +405,11 @@ function entryV2(raw: unknown): Entry | string {
   if (typeof message.id !== 'string') return 'id is not a string';
   const requestId = message.requestId === undefined || message.requestId === null ? undefined : message.requestId;
   if (requestId !== undefined && typeof requestId !== 'string') return 'requestId is not a string';
-  const deviceId = optionalString(message, 'deviceId', MAX_NAME_LENGTH);
-  if (deviceId instanceof Error) return deviceId.message;
+  const d = message.d;
+  if (d !== undefined && (typeof d !== 'number' || !Number.isInteger(d) || d < 0 || d >= devices.length)) {
+    return `d is not a position in the envelope's devices (${devices.length})`;
+  }
+  const deviceId = d === undefined ? undefined : devices[d];
   const sourceModule = optionalString(message, 'sourceModule', MAX_NAME_LENGTH);
   if (sourceModule instanceof Error) return sourceModule.message;
   const members = PAYLOAD_MEMBERS.filter((key) => Object.hasOwn(message, key));

@@ -70,7 +70,7 @@ describe('the connector manual, rule by rule', () => {
       const parsed = parsePutRequest(Buffer.from(request(message, 'j')));
       if (!parsed.ok) throw new Error(parsed.message);
       const meta: MessageMeta = { source: 'mqtt', qos: 1, seq: 1, ordinal: 1, deviceId: 'py-device', form: parsed.form };
-      const { envelopes } = packBatch('rules', [{ id: 'j', channel: 'rules', payload: parsed.payload, correlate: true, acceptedAt: 1, meta }], {
+      const { envelopes } = packBatch('rules', [{ messageId: 'j', statusId: 'j', channel: 'rules', payload: parsed.payload, acceptedAt: 1, meta }], {
         targetBytes: 65536,
         maxBytes: 262144,
         deferTail: false,

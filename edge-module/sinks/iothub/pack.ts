@@ -4,7 +4,8 @@
  *
  * Each entry names its message by (`origin`, `n`) — the store's sequence number — so a batch re-sent
  * after a restart repeats the ids of the first send however it is cut, and carries who sent it
- * (`deviceId` for listener input, `sourceModule` for edgeHub input) and its payload as `json`
+ * (listener input: `d`, its publishing device's place in the envelope's `devices` table, each leaf
+ * spelled once per envelope; edgeHub input: `sourceModule`) and its payload as `json`
  * (canonical JSON, verbatim: no bytes added), `jsonText` (other JSON), `base64Message` or `base64`.
  *
  * Invariants:
@@ -94,33 +95,96 @@ function payloadMember(payload: Buffer, form: MessageMeta['form']): string {
   return `"base64":"${payload.toString('base64')}"`;
 }
 
-/** One element of `messages`, as JSON text. */
-export function messageFragment(message: QueuedMessage): string {
+/**
+ * One element of `messages`, as JSON text. `leaf` is the position of the message's publishing device in
+ * the envelope's `devices` table (each leaf is spelled once per envelope: readings of one device share it).
+ */
+export function messageFragment(message: QueuedMessage, leaf?: number): string {
   const meta = message.meta as MessageMeta | undefined;
   const n = meta?.ordinal;
   if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
     // Every accepted input gets one (ingest.ts); without it the message could not keep its id upstream.
     throw new RangeError(`message ${message.messageId} has no ordinal; cannot give it an envelope id`);
   }
+  if ((meta?.deviceId !== undefined) !== (leaf !== undefined)) throw new RangeError(`message ${message.messageId}: a leaf index goes with a deviceId`);
   const head =
     `{"n":${n},"id":${JSON.stringify(message.messageId)}` +
     (message.statusId !== undefined ? `,"requestId":${JSON.stringify(message.statusId)}` : '') +
     `,"acceptedAt":${Math.trunc(message.acceptedAt)}` +
-    (meta?.deviceId !== undefined ? `,"deviceId":${JSON.stringify(meta.deviceId)}` : '') +
+    (leaf !== undefined ? `,"d":${leaf}` : '') +
     (meta?.sourceModule !== undefined ? `,"sourceModule":${JSON.stringify(meta.sourceModule)}` : '');
   const payload = Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
   return `${head},${payloadMember(payload, meta?.form)}}`;
 }
 
-function envelopePrefix(channel: string, origin: string): string {
-  return `{"v":2,"channel":${JSON.stringify(channel)},"origin":"${origin}","messages":[`;
+function envelopePrefix(channel: string, origin: string, devices: readonly string[]): string {
+  const table = devices.length > 0 ? `"devices":[${devices.map((d) => JSON.stringify(d)).join(',')}],` : '';
+  return `{"v":2,"channel":${JSON.stringify(channel)},"origin":"${origin}",${table}"messages":[`;
 }
 const ENVELOPE_SUFFIX = ']}';
+/** What `"devices":[`…`],` costs around its entries. */
+const DEVICES_MEMBER_BYTES = Buffer.byteLength('"devices":[],');
 
-function build(channel: string, origin: string, fragments: readonly string[], ids: readonly string[], propBytes: number): Envelope {
-  const body = Buffer.from(envelopePrefix(channel, origin) + fragments.join(',') + ENVELOPE_SUFFIX, 'utf8');
+function build(channel: string, origin: string, group: Group, propBytes: number): Envelope {
+  const body = Buffer.from(envelopePrefix(channel, origin, group.devices) + group.fragments.join(',') + ENVELOPE_SUFFIX, 'utf8');
   const sizeBytes = body.byteLength + propBytes;
-  return { channel, body, messageIds: ids, sizeBytes, units: billingUnits(sizeBytes) };
+  return { channel, body, messageIds: group.messages.map((m) => m.messageId), sizeBytes, units: billingUnits(sizeBytes) };
+}
+
+/** One envelope being filled: its entries, their byte costs (a new leaf's table entry included), its leaves. */
+interface Group {
+  readonly fragments: string[];
+  readonly sizes: number[];
+  readonly messages: QueuedMessage[];
+  /** Whether the message at that position added its leaf to `devices`. */
+  readonly addedLeaf: boolean[];
+  readonly devices: string[];
+  readonly leafIndex: Map<string, number>;
+  bytes: number;
+}
+
+function newGroup(fixedBytes: number): Group {
+  return { fragments: [], sizes: [], messages: [], addedLeaf: [], devices: [], leafIndex: new Map(), bytes: fixedBytes };
+}
+
+/** The entry `message` would be in `group`, and what it would cost there. */
+function entryIn(group: Group, message: QueuedMessage): { fragment: string; bytes: number; newLeaf: string | undefined } {
+  const leaf = (message.meta as MessageMeta | undefined)?.deviceId;
+  let index: number | undefined;
+  let newLeaf: string | undefined;
+  let tableBytes = 0;
+  if (leaf !== undefined) {
+    index = group.leafIndex.get(leaf);
+    if (index === undefined) {
+      index = group.devices.length;
+      newLeaf = leaf;
+      tableBytes = Buffer.byteLength(JSON.stringify(leaf)) + (group.devices.length === 0 ? DEVICES_MEMBER_BYTES : 1);
+    }
+  }
+  const fragment = messageFragment(message, index);
+  return { fragment, bytes: Buffer.byteLength(fragment) + (group.fragments.length > 0 ? 1 : 0) + tableBytes, newLeaf };
+}
+
+function add(group: Group, message: QueuedMessage, entry: ReturnType<typeof entryIn>): void {
+  if (entry.newLeaf !== undefined) {
+    group.leafIndex.set(entry.newLeaf, group.devices.length);
+    group.devices.push(entry.newLeaf);
+  }
+  group.fragments.push(entry.fragment);
+  group.sizes.push(entry.bytes);
+  group.messages.push(message);
+  group.addedLeaf.push(entry.newLeaf !== undefined);
+  group.bytes += entry.bytes;
+}
+
+/** Drop the group's last `count` entries (and the leaves only they introduced). */
+function trim(group: Group, keep: number): void {
+  while (group.messages.length > keep) {
+    group.messages.pop();
+    group.fragments.pop();
+    group.bytes -= group.sizes.pop() ?? 0;
+    if (group.addedLeaf.pop()) group.leafIndex.delete(group.devices.pop() as string);
+  }
 }
 
 export function validatePackOptions(options: PackOptions): void {
@@ -136,26 +200,22 @@ export function validatePackOptions(options: PackOptions): void {
 /** Pack one engine batch (one channel, queue order) into envelopes. */
 export function packBatch(channel: string, messages: readonly QueuedMessage[], options: PackOptions): PackResult {
   const propBytes = propertiesBytes(channel);
-  const fixedBytes = Buffer.byteLength(envelopePrefix(channel, options.origin)) + ENVELOPE_SUFFIX.length + propBytes;
-  const groups: { fragments: string[]; sizes: number[]; messages: QueuedMessage[]; bytes: number }[] = [];
-  let current = { fragments: [] as string[], sizes: [] as number[], messages: [] as QueuedMessage[], bytes: fixedBytes };
+  const fixedBytes = Buffer.byteLength(envelopePrefix(channel, options.origin, [])) + ENVELOPE_SUFFIX.length + propBytes;
+  const groups: Group[] = [];
+  let current = newGroup(fixedBytes);
   for (const message of messages) {
-    const fragment = messageFragment(message);
-    const size = Buffer.byteLength(fragment) + (current.fragments.length > 0 ? 1 : 0);
+    let entry = entryIn(current, message);
     const limit = current.fragments.length === 0 ? options.maxBytes : options.targetBytes;
-    if (current.fragments.length > 0 && current.bytes + size > limit) {
+    if (current.fragments.length > 0 && current.bytes + entry.bytes > limit) {
       groups.push(current);
-      current = { fragments: [], sizes: [], messages: [], bytes: fixedBytes };
+      current = newGroup(fixedBytes);
+      entry = entryIn(current, message);
     }
-    const own = Buffer.byteLength(fragment) + (current.fragments.length > 0 ? 1 : 0);
-    if (current.bytes + own > options.maxBytes) {
+    if (current.bytes + entry.bytes > options.maxBytes) {
       // Cannot happen for messages within the 128 KB limit; refuse loudly rather than exceed the hub's cap.
       throw new RangeError(`message ${message.messageId} does not fit in one ${options.maxBytes}-byte envelope`);
     }
-    current.fragments.push(fragment);
-    current.sizes.push(own);
-    current.messages.push(message);
-    current.bytes += own;
+    add(current, message, entry);
   }
   if (current.fragments.length > 0) groups.push(current);
 
@@ -174,22 +234,10 @@ export function packBatch(channel: string, messages: readonly QueuedMessage[], o
       // Only worth it when what stays still fills the units it pays for (and something stays).
       if (bytes <= boundary && keep >= 1 && (groups.length > 1 || bytes > 0)) {
         deferred.push(...last.messages.slice(keep));
-        last.fragments.length = keep;
-        last.messages.length = keep;
-        last.bytes = bytes;
+        trim(last, keep);
       }
     }
   }
-  const envelopes = groups
-    .filter((g) => g.fragments.length > 0)
-    .map((g) =>
-      build(
-        channel,
-        options.origin,
-        g.fragments,
-        g.messages.map((m) => m.messageId),
-        propBytes,
-      ),
-    );
+  const envelopes = groups.filter((g) => g.fragments.length > 0).map((g) => build(channel, options.origin, g, propBytes));
   return { envelopes, deferred };
 }

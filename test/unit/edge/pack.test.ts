@@ -29,9 +29,9 @@ describe('batch envelope v2 (contracts §4)', () => {
     );
     expect(envelopes).toHaveLength(1);
     expect(envelopes[0]?.body.toString()).toBe(
-      `{"v":2,"channel":"ch","origin":"${ORIGIN}","messages":[` +
-        '{"n":7,"id":"r1","requestId":"r1","acceptedAt":1700000000000,"deviceId":"sensor-17","json":{"temp":23.33}},' +
-        '{"n":8,"id":"g1","acceptedAt":1700000000000,"deviceId":"sensor-17","jsonText":"{\\"temp\\": 23.33}"},' +
+      `{"v":2,"channel":"ch","origin":"${ORIGIN}","devices":["sensor-17"],"messages":[` +
+        '{"n":7,"id":"r1","requestId":"r1","acceptedAt":1700000000000,"d":0,"json":{"temp":23.33}},' +
+        '{"n":8,"id":"g1","acceptedAt":1700000000000,"d":0,"jsonText":"{\\"temp\\": 23.33}"},' +
         '{"n":9,"id":"g2","acceptedAt":1700000000000,"sourceModule":"opcua","base64":"/wA="},' +
         '{"n":10,"id":"r2","requestId":"r2","acceptedAt":1700000000000,"base64Message":"aGk="}]}',
     );
@@ -92,14 +92,32 @@ describe('batch envelope v2 (contracts §4)', () => {
     expect(envelopes).toHaveLength(1);
   });
 
-  it('a message fragment is valid JSON for ids and device ids that need escaping', () => {
-    expect(JSON.parse(messageFragment(msg('a"b\\c', '1', true, { ordinal: 3, deviceId: 'x"/\\y' })))).toEqual({
+  it('a message fragment is valid JSON for ids that need escaping', () => {
+    expect(JSON.parse(messageFragment(msg('a"b\\c', '1', true, { ordinal: 3, sourceModule: 'm"/' })))).toEqual({
       n: 3,
       id: 'a"b\\c',
       requestId: 'a"b\\c',
       acceptedAt: 1700000000000,
-      deviceId: 'x"/\\y',
+      sourceModule: 'm"/',
       json: 1,
     });
+  });
+
+  it('each leaf is spelled once per envelope, entries name it by position, and sizes stay exact', () => {
+    const leaves = ['x"/\\y', 'b', 'x"/\\y', 'c', 'b'];
+    const messages = leaves.map((deviceId, i) => msg(`m${i}`, `{"i":${i}}`, false, { deviceId }));
+    const { envelopes } = packBatch('ch', messages, options(65536, false));
+    const body = JSON.parse(envelopes[0]!.body.toString()) as { devices: string[]; messages: { d: number }[] };
+    expect(body.devices).toEqual(['x"/\\y', 'b', 'c']);
+    expect(body.messages.map((m) => body.devices[m.d])).toEqual(leaves);
+    expect(envelopes[0]!.sizeBytes).toBe(envelopes[0]!.body.byteLength + propertiesBytes('ch'));
+    // Trimming a deferred tail drops the leaves only it introduced, and the kept sizes still add up.
+    const many = Array.from({ length: 60 }, (_, i) => msg(`t${i}`, `{"reading":"${'y'.repeat(100)}","i":${i}}`, false, { deviceId: `leaf-${i}` }));
+    const packed = packBatch('ch', many, options(65536, true));
+    const sent = packed.envelopes[0]!;
+    expect(packed.deferred.length).toBeGreaterThan(0);
+    expect(sent.sizeBytes).toBe(sent.body.byteLength + propertiesBytes('ch'));
+    expect(sent.sizeBytes % BILLING_UNIT_BYTES).toBeLessThan(BILLING_UNIT_BYTES);
+    expect((JSON.parse(sent.body.toString()) as { devices: string[] }).devices).toHaveLength(sent.messageIds.length);
   });
 });

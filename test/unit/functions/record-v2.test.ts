@@ -32,7 +32,7 @@ const v2 = (messages: unknown[], extra: Record<string, unknown> = {}) =>
 describe('batch/v2 records', () => {
   it('deviceId is the leaf that published, gatewayId the edge device, moduleId ours; id = {gateway}:{origin}:{n}', () => {
     const { readings, malformed } = toReadings(
-      event(v2([{ n: 41, id: 'r1', requestId: 'r1', acceptedAt: 1, deviceId: 'sensor-17', json: { t: 1 } }, { n: 42, id: 'x', acceptedAt: 1, sourceModule: 'opcua', base64: 'AQI=' }])),
+      event(v2([{ n: 41, id: 'r1', requestId: 'r1', acceptedAt: 1, d: 0, json: { t: 1 } }, { n: 42, id: 'x', acceptedAt: 1, sourceModule: 'opcua', base64: 'AQI=' }], { devices: ['sensor-17'] })),
       options,
     );
     expect(malformed).toEqual([]);
@@ -42,8 +42,8 @@ describe('batch/v2 records', () => {
   });
 
   it('a re-sent reading gets the same id whatever event, position and batch carry it', () => {
-    const first = toReadings(event(v2([{ n: 7, id: 'a', acceptedAt: 1, deviceId: 'd', json: 1 }, { n: 8, id: 'b', acceptedAt: 1, deviceId: 'd', json: 2 }])), options);
-    const again = toReadings(event(v2([{ n: 8, id: 'b', acceptedAt: 1, deviceId: 'd', json: 2 }]), { sequenceNumber: 977, partition: '2' }), options);
+    const first = toReadings(event(v2([{ n: 7, id: 'a', acceptedAt: 1, d: 0, json: 1 }, { n: 8, id: 'b', acceptedAt: 1, d: 0, json: 2 }], { devices: ['d'] })), options);
+    const again = toReadings(event(v2([{ n: 8, id: 'b', acceptedAt: 1, d: 0, json: 2 }], { devices: ['d'] }), { sequenceNumber: 977, partition: '2' }), options);
     expect(again.readings[0]?.record.id).toBe(first.readings[1]?.record.id);
   });
 
@@ -60,7 +60,10 @@ describe('batch/v2 records', () => {
     expect(Buffer.from(readings[0]!.payload).toString()).toBe('aGk=');
   });
 
-  it('bad entries: a repeated n, two payloads, a bad origin', () => {
+  it('bad entries: a repeated n, two payloads, a bad origin, a d outside devices', () => {
+    const outside = toReadings(event(v2([{ n: 1, id: 'a', d: 1, json: 1 }], { devices: ['only'] })), options);
+    expect(outside.malformed[0]?.entries?.[0]?.reason).toMatch(/^d is not a position/);
+    expect(toReadings(event(v2([], { devices: [5] })), options).malformed[0]?.reason).toMatch(/devices/);
     const { readings, malformed } = toReadings(
       event(v2([{ n: 1, id: 'a', acceptedAt: 1, json: 1 }, { n: 1, id: 'b', acceptedAt: 1, json: 2 }, { n: 2, id: 'c', acceptedAt: 1, json: 1, base64: 'AA==' }, { n: -1, id: 'd', json: 1 }])),
       options,
@@ -72,7 +75,7 @@ describe('batch/v2 records', () => {
 });
 
 describe('envelopes are trusted only from module identities of ours', () => {
-  const body = v2([{ n: 1, id: 'a', acceptedAt: 1, deviceId: 'victim', json: { t: 99 } }, { n: 2, id: 'b', acceptedAt: 1, json: 2 }]);
+  const body = v2([{ n: 1, id: 'a', acceptedAt: 1, d: 0, json: { t: 99 } }, { n: 2, id: 'b', acceptedAt: 1, json: 2 }], { devices: ['victim'] });
 
   it('a plain device that sends an envelope-shaped body with the schema property gets one reading', () => {
     const { readings, malformed } = toReadings(event(body, { systemProperties: { 'iothub-connection-device-id': 'mallory' } }), options);
