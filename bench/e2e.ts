@@ -81,12 +81,9 @@ async function main(): Promise<void> {
   const container = client.database(cosmos.database).container(cosmos.container);
 
   try {
-    // Streams whose `latest` document is polled: each direct device, and the edge device (records of
-    // readings sent through the edge module carry the edge device's identity).
-    const edgeDeviceId =
-      (stack.connections.edgeModule as { deviceId?: string } | undefined)?.deviceId ?? 'devstack-edge';
-    const streamOf = (reading: { path: string; deviceId: string }): string =>
-      reading.path === 'direct' ? reading.deviceId : edgeDeviceId;
+    // Streams whose `latest` document is polled: one per device, direct or behind the edge module (records
+    // of readings sent through the module carry the publishing device as deviceId, contracts §5).
+    const streamOf = (reading: { path: string; deviceId: string }): string => reading.deviceId;
     // Observations per stream: (time, newest reading timestamp in Cosmos).
     const observed = new Map<string, Array<{ atMs: number; tsMs: number }>>();
     const newest = new Map<string, number>();

@@ -20,7 +20,8 @@ import { connectDevice } from './edge-helpers.js';
 interface Envelope {
   v: number;
   channel: string;
-  messages: { id: string; requestId?: string; acceptedAt: number; json?: unknown; base64?: string }[];
+  devices?: string[];
+  messages: { n: number; id: string; requestId?: string; acceptedAt: number; d?: number; json?: unknown; jsonText?: string; base64?: string }[];
 }
 
 let dir: string;
@@ -32,7 +33,7 @@ const events: ReceivedEventData[] = [];
 const silent = pino({ level: 'silent' });
 
 const envelopes = (channel: string): Envelope[] =>
-  events.filter((e) => e.properties?.['iot-ingest-schema'] === 'batch/v1' && e.properties?.channel === channel).map((e) => e.body as Envelope);
+  events.filter((e) => e.properties?.['iot-ingest-schema'] === 'batch/v2' && e.properties?.channel === channel).map((e) => e.body as Envelope);
 const statusEvents = () => events.filter((e) => e.properties?.['iot-ingest-schema'] === undefined && (e.body as { response?: unknown })?.response !== undefined);
 
 async function until(check: () => boolean, timeoutMs = 30_000, what = 'condition'): Promise<void> {
@@ -89,7 +90,7 @@ describe('edge → IoT Hub', () => {
     expect(event?.systemProperties?.contentEncoding).toBe('utf-8');
     const all = envelopes('telemetry');
     for (const e of all) {
-      expect(e.v).toBe(1);
+      expect(e.v).toBe(2);
       expect(e.channel).toBe('telemetry');
       expect(e.messages.length).toBeLessThanOrEqual(10);
     }
@@ -97,6 +98,8 @@ describe('edge → IoT Hub', () => {
     expect(messages.slice(0, 25).map((m) => [m.id, m.requestId, m.json])).toEqual(Array.from({ length: 25 }, (_, i) => [`t${i}`, `t${i}`, { i, t: 20.5 }]));
     expect(messages[25]).toMatchObject({ base64: 'AQID' });
     expect(messages[25]?.requestId).toBeUndefined();
+    // Each reading names its publisher (contracts §4): the device's MQTT client id, once per envelope.
+    for (const e of all) expect(e.messages.map((m) => (m.d === undefined ? undefined : e.devices?.[m.d]))).toEqual(e.messages.map(() => device.client.options.clientId));
     await device.client.endAsync();
   });
 

@@ -258,7 +258,7 @@ describe(`fuzz: ${EVENTS_PER_KIND} events of each kind through the three handler
       const cold = backends.blobs('telemetry');
       const coldIds: string[] = [];
       for (const name of await listBlobNames(cold)) {
-        if (!name.includes(`/p${partition}-`)) continue;
+        if (!new RegExp(`/p${partition}(-\\d+)?\\.jsonl\\.gz$`).test(name)) continue;
         for (const record of (await readColdBlob(cold, name)).records) coldIds.push(record.id);
       }
       expect(coldIds.length).toBe(expectedGood.length);
