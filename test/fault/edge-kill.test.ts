@@ -3,16 +3,15 @@
  * restart on the same PERSISTENCE_DIR every message whose QoS 1 PUBACK the device received is delivered,
  * in order. (The upstream refuses everything before the kill, so all of it is still queued.)
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startBatchPutEndpoint } from '../integration/edge-helpers.js';
 import type { BatchPutEndpoint } from '../integration/edge-helpers.js';
+import { startUntilReady } from './child-process.js';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -24,31 +23,14 @@ afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-function startChild(env: Record<string, string>): Promise<{ child: ChildProcess; mqttUrl: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'edge-module/main.ts'], {
-    cwd: path.resolve(import.meta.dirname, '../..'),
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`module did not start: ${stderr}`)), 30_000);
-    const lines = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    lines.on('line', (line) => {
-      try {
-        const entry = JSON.parse(line) as { msg?: string; mqttUrl?: string };
-        if (entry.msg === 'edge module ready' && entry.mqttUrl) {
-          clearTimeout(timer);
-          resolve({ child, mqttUrl: entry.mqttUrl });
-        }
-      } catch {
-        // not a log line
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`module exited with ${code}: ${stderr}`)));
-  });
+async function startChild(env: Record<string, string>): Promise<{ child: ChildProcess; mqttUrl: string }> {
+  const { child, ready } = await startUntilReady<{ msg?: string; mqttUrl?: string }>(
+    'edge-module/main.ts',
+    env,
+    (line) => line.msg === 'edge module ready' && line.mqttUrl !== undefined,
+    children,
+  );
+  return { child, mqttUrl: ready.mqttUrl as string };
 }
 
 describe('kill -9 with persistence', () => {

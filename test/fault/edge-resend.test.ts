@@ -9,10 +9,7 @@
  * cut into other batches. The hub then holds each reading twice — and Cosmos, the cold files and IoT
  * Analytics hold it once, under the same id.
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import readline from 'node:readline';
 import mqtt from 'mqtt';
 import { EventHubConsumerClient, earliestEventPosition } from '@azure/event-hubs';
 import type { ReceivedEventData } from '@azure/event-hubs';
@@ -24,6 +21,7 @@ import type { LatestDocument, ReadingDocument } from '../../functions/warmWriter
 import type { TelemetryRecord } from '../../functions/record.js';
 import { listBlobNames, queryAll, readColdBlob, startBackends, storedMessages, waitFor } from '../integration/functions-helpers.js';
 import type { Backends } from '../integration/functions-helpers.js';
+import { exited, startUntilReady } from './child-process.js';
 
 const READINGS = 60;
 const CHANNEL = 'iot_ingest_default';
@@ -35,37 +33,16 @@ const started = Date.now();
 /** Progress on stderr: the setup takes a while on a busy machine, and a timeout should say where. */
 const step = (what: string): void => void process.stderr.write(`edge-resend: ${what} after ${Date.now() - started} ms\n`);
 
-function startChild(env: Record<string, string>): Promise<{ child: ChildProcess; mqttUrl: string; deviceId: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fault/resend-child.ts'], {
-    cwd: path.resolve(import.meta.dirname, '../..'),
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`edge module did not start: ${stderr}`)), 60_000);
-    readline.createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      try {
-        const entry = JSON.parse(line) as { msg?: string; mqttUrl?: string; deviceId?: string };
-        if (entry.msg === 'edge ready' && entry.mqttUrl && entry.deviceId) {
-          clearTimeout(timer);
-          resolve({ child, mqttUrl: entry.mqttUrl, deviceId: entry.deviceId });
-        }
-      } catch {
-        // not ours
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`edge module exited (${code ?? signal}) before it was ready: ${stderr}`));
-    });
-  });
+async function startChild(env: Record<string, string>): Promise<{ child: ChildProcess; mqttUrl: string; deviceId: string }> {
+  const { child, ready } = await startUntilReady<{ msg?: string; mqttUrl?: string; deviceId?: string }>(
+    'test/fault/resend-child.ts',
+    env,
+    (line) => line.msg === 'edge ready' && line.mqttUrl !== undefined && line.deviceId !== undefined,
+    children,
+    60_000,
+  );
+  return { child, mqttUrl: ready.mqttUrl as string, deviceId: ready.deviceId as string };
 }
-
-const exited = (child: ChildProcess): Promise<unknown> =>
-  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
 
 describe('an envelope re-sent after the module died between the hub acknowledgement and its store commit', () => {
   let backends: Backends;

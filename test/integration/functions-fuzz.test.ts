@@ -21,6 +21,7 @@ import { createAnalyticsForwarderHandler } from '../../functions/analyticsForwar
 import type { MalformedEvent } from '../../functions/record.js';
 import { functionsLogger } from '../../functions/log.js';
 import { toTriggerInput } from '../../devstack/functions-host/trigger-input.js';
+import { seededRandom } from '../../devstack/random.js';
 import { listBlobNames, queryAll, readColdBlob, readJsonBlob, receivedEvent, startBackends, storedMessages } from './functions-helpers.js';
 import type { Backends } from './functions-helpers.js';
 
@@ -47,22 +48,11 @@ interface Generated {
   readonly expect: Expectation;
 }
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 type Kind = 'plain' | 'v2' | 'v1' | 'forged';
 const PARTITIONS: Record<Kind, string> = { plain: '0', v2: '1', v1: '2', forged: '3' };
 
 function generator(kind: Kind, seed: number) {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const int = (n: number) => Math.floor(random() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
   const partition = PARTITIONS[kind];
