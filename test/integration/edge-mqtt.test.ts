@@ -50,12 +50,12 @@ describe('Greengrass topics over MQTT', () => {
     await device.client.endAsync();
   });
 
-  it('a base64 message is decoded to its bytes', async () => {
+  it('a base64 message is sent as the base64 string itself, as the connector sends it (issue 14 item 7)', async () => {
     const device = await connectDevice(module.mqtt.url);
     const bytes = Buffer.from([0, 1, 2, 250, 255]);
     await device.client.publishAsync('iotanalytics/channels/b64/messages/put', JSON.stringify({ request: { message: bytes.toString('base64') }, id: 'b1' }), { qos: 1 });
     expect(await device.waitFor(1)).toEqual(['{"response":{"status":"success"},"id":"b1"}']);
-    expect(endpoint.calls.find((c) => c.channelName === 'b64')?.messages[0]?.payload).toEqual(bytes);
+    expect(endpoint.calls.find((c) => c.channelName === 'b64')?.messages[0]?.payload.toString('utf8')).toBe(bytes.toString('base64'));
     await device.client.endAsync();
   });
 
