@@ -23,7 +23,7 @@ import { EdgeMetrics } from './metrics.js';
 import { DiskStore } from './persistence/disk.js';
 import type { Store } from './persistence/store.js';
 import type { LogFileSystem } from '@iot-ingest/durable-log';
-import { newOrigin, storeOrigin } from './sinks/iothub/origin.js';
+import { newOrigin, originOf } from './sinks/iothub/origin.js';
 import { IotHubSink } from './sinks/iothub/send.js';
 import type { ModuleClientLike } from './sinks/iothub/send.js';
 import { createIotAnalyticsClient, IotAnalyticsSink } from './sinks/iotanalytics.js';
@@ -76,15 +76,27 @@ export async function startEdgeModule(options: EdgeModuleOptions): Promise<EdgeM
   }));
   const events = new EdgeEvents(log, metrics);
 
-  if (config.sink === 'iothub') {
-    if (!options.moduleClient) throw new Error('SINK=iothub needs a ModuleClient (EdgeHubConnectionString or the IoT Edge environment)');
+  if (config.sink === 'iothub' && !options.moduleClient) {
+    throw new Error('SINK=iothub needs a ModuleClient (EdgeHubConnectionString or the IoT Edge environment)');
+  }
+  if (config.persistence) {
+    store = await DiskStore.open({
+      dir: config.persistence.dir,
+      maxBytes: config.persistence.maxBytes,
+      ttlMs: config.persistence.ttlMs,
+      logger: log,
+      ...(options.persistenceFileSystem ? { fs: options.persistenceFileSystem } : {}),
+    });
+  }
+
+  if (config.sink === 'iothub' && options.moduleClient) {
     sink = new IotHubSink({
       client: options.moduleClient,
       pack: {
         targetBytes: config.hub.targetBytes,
         maxBytes: config.hub.maxBytes,
-        // Envelope ids (contracts §4): the store's own origin, so a re-sent batch repeats its ids.
-        origin: config.persistence ? await storeOrigin(config.persistence.dir) : newOrigin(),
+        // Envelope ids (contracts §4): named after the store, so a re-sent batch repeats its ids.
+        origin: store ? originOf(store.storeId) : newOrigin(),
       },
       onEnvelope: (envelope) => events.envelopeSent(envelope),
       now,
@@ -94,16 +106,6 @@ export async function startEdgeModule(options: EdgeModuleOptions): Promise<EdgeM
       options.iotAnalytics ??
       createIotAnalyticsClient({ region: config.iotAnalytics.region ?? 'us-east-1', ...(config.iotAnalytics.endpoint ? { endpoint: config.iotAnalytics.endpoint } : {}) });
     sink = new IotAnalyticsSink(client);
-  }
-
-  if (config.persistence) {
-    store = await DiskStore.open({
-      dir: config.persistence.dir,
-      maxBytes: config.persistence.maxBytes,
-      ttlMs: config.persistence.ttlMs,
-      logger: log,
-      ...(options.persistenceFileSystem ? { fs: options.persistenceFileSystem } : {}),
-    });
   }
 
   // Late-bound: statuses can only be published once the listener exists.
