@@ -8,6 +8,9 @@
  * once to Cosmos, the cold store and IoT Analytics, and every bad input must be dead-lettered once with
  * a reason (the good entries of a partly bad envelope are still written).
  */
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import { CosmosClient } from '@azure/cosmos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import azureFunctions from '@azure/functions';
 import type { ReceivedEventData } from '@azure/event-hubs';
@@ -201,7 +204,21 @@ describe(`fuzz: ${EVENTS_PER_KIND} events of each kind through the three handler
     );
   }, 60_000);
 
+  /** The verification queries scan tens of thousands of documents on the local server: a long timeout. */
+  let patient: CosmosClient | undefined;
+  const patientContainer = () => {
+    const c = backends.cosmos.connection;
+    patient ??= new CosmosClient({
+      endpoint: c.endpoint,
+      key: c.key,
+      agent: new https.Agent({ ca: readFileSync(c.caCertPath) }),
+      connectionPolicy: { enableEndpointDiscovery: false, requestTimeout: 600_000 },
+    });
+    return patient.database(c.database).container(c.container);
+  };
+
   afterAll(async () => {
+    patient?.dispose();
     // The counts the report quotes.
     console.log(`fuzz results: ${JSON.stringify(results)}`);
     await runtime?.close();
@@ -215,7 +232,9 @@ describe(`fuzz: ${EVENTS_PER_KIND} events of each kind through the three handler
       const next = generator(kind, 1000 + k);
       const generated = Array.from({ length: EVENTS_PER_KIND }, (_, i) => next(10_000 + i));
       const handlers = [createWarmPathHandler(runtime), createColdPathHandler(runtime), createAnalyticsForwarderHandler(runtime)];
+      // As the host's retry policy does: a failed invocation is run again with the same events (a few times).
       let failedInvocations = 0;
+      const retriedErrors = new Map<string, number>();
       for (let start = 0; start < generated.length; start += EVENTS_PER_INVOCATION) {
         const events = generated.slice(start, start + EVENTS_PER_INVOCATION).map((g) => g.event);
         const { messages, triggerMetadata } = toTriggerInput(
@@ -225,15 +244,25 @@ describe(`fuzz: ${EVENTS_PER_KIND} events of each kind through the three handler
         );
         await Promise.all(
           handlers.map(async (handler, h) => {
-            try {
-              await handler(messages, new InvocationContext({ invocationId: `fuzz-${kind}-${start}-${h}`, functionName: 'fuzz', triggerMetadata, logHandler: () => undefined }));
-            } catch {
-              failedInvocations++;
+            for (let attempt = 1; ; attempt++) {
+              try {
+                await handler(messages, new InvocationContext({ invocationId: `fuzz-${kind}-${start}-${h}-${attempt}`, functionName: 'fuzz', triggerMetadata, logHandler: () => undefined }));
+                return;
+              } catch (err) {
+                const what = `${(err as Error).name}: ${(err as Error).message.slice(0, 120)}`;
+                retriedErrors.set(what, (retriedErrors.get(what) ?? 0) + 1);
+                if (attempt === 3) {
+                  failedInvocations++;
+                  return;
+                }
+              }
             }
           }),
         );
       }
-      expect(failedInvocations).toBe(0);
+      expect(failedInvocations, JSON.stringify([...retriedErrors])).toBe(0);
+      // Only the local servers being slow on a busy machine may fail an attempt, never our own code.
+      for (const what of retriedErrors.keys()) expect(what).toMatch(/Timeout|timed out|ETIMEDOUT|ECONNRESET|socket hang up|503|429/i);
 
       const expectedGood = generated.flatMap((g) => g.expect.good);
       const expectedBad = new Map(generated.filter((g) => g.expect.badEntries !== undefined).map((g) => [g.event.sequenceNumber, g.expect.badEntries as number[]]));
@@ -241,8 +270,7 @@ describe(`fuzz: ${EVENTS_PER_KIND} events of each kind through the three handler
 
       // Cosmos: exactly the good readings of this partition.
       // One large page: the local server re-runs the query for every continuation page.
-      const { resources: ids } = await backends
-        .cosmosContainer()
+      const { resources: ids } = await patientContainer()
         .items.query<string>({ query: "SELECT VALUE c.id FROM c WHERE c.type = 'reading' AND c.partition = @p", parameters: [{ name: '@p', value: partition }] }, { maxItemCount: 1_000_000 })
         .fetchAll();
       expect(ids.length).toBe(expectedGood.length);
@@ -282,7 +310,7 @@ describe(`fuzz: ${EVENTS_PER_KIND} events of each kind through the three handler
       expect(withReason).toBe(expectedBad.size);
       const forwarderLetters = await listBlobNames(dead, 'forwarder/');
       expect(forwarderLetters).toEqual([]);
-      results[kind] = `${Math.round((Date.now() - startedAt) / 1000)} s, ${EVENTS_PER_KIND} events: ${expectedGood.length} readings written (Cosmos ${ids.length}, cold ${coldIds.length}, IoT Analytics ${forwarded.length}), ${expectedBad.size} dead-lettered with a reason (${[...expectedBad.values()].filter((b) => b.length > 0).length} of them partly: good entries written), 0 failed invocations`;
+      results[kind] = `${Math.round((Date.now() - startedAt) / 1000)} s, ${EVENTS_PER_KIND} events: ${expectedGood.length} readings written (Cosmos ${ids.length}, cold ${coldIds.length}, IoT Analytics ${forwarded.length}), ${expectedBad.size} dead-lettered with a reason (${[...expectedBad.values()].filter((b) => b.length > 0).length} of them partly: good entries written), 0 failed invocations${retriedErrors.size > 0 ? ` (attempts retried as the host would: ${JSON.stringify([...retriedErrors])})` : ''}`;
       console.log(`fuzz ${kind}: ${results[kind]}`);
     }, 900_000);
   }
