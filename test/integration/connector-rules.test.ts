@@ -39,10 +39,17 @@ async function publishAndWait(device: Awaited<ReturnType<typeof connectDevice>>,
 }
 
 describe('the connector manual, rule by rule', () => {
-  it('id: any string matching .* is accepted and kept as the request id, "" included', () => {
-    // Parse side; the engine echoes it in the status and maps ids BatchPutMessage cannot take (engine's part).
+  it('id: any string matching .* is accepted, "" included, and its status carries it exactly', async () => {
     for (const id of ['', ' ', 'x'.repeat(300), 'ünïcødé/#?', '\u0000', 'req123']) {
       expect(parsePutRequest(Buffer.from(request('{"temp":1}', id)))).toMatchObject({ ok: true, id });
+    }
+    const device = await connectDevice(module.mqtt.url);
+    try {
+      for (const id of ['', ' ', 'x'.repeat(300), 'ünïcødé/#?']) {
+        expect(await publishAndWait(device, request('{"temp":1}', id))).toEqual({ response: { status: 'success' }, id });
+      }
+    } finally {
+      device.client.end(true);
     }
   });
 
