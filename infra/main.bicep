@@ -1,5 +1,6 @@
 // iot-ingest, cloud side: IoT Hub → Functions (warm/cold/analytics/hot) → Cosmos DB, Blob Storage, AWS IoT Analytics,
 // and alerts to a Logic App.
+// IoT Hub routes the telemetry to an event hub of our own, read with managed identity (app/eventhubs.bicep).
 // Subscription-scoped root in the Azure Developer CLI layout: `azd up` creates the resource group and everything in it.
 // Names come from abbreviations.json + resourceToken; a non-empty *Name parameter overrides a generated name.
 // One module per concern in app/; every role assignment is made in app/rbac.bicep; the Function app's settings are
@@ -40,12 +41,27 @@ param iotHubCapacity int = 1
 
 @minValue(2)
 @maxValue(32)
-@description('Partitions of the built-in Event Hub-compatible endpoint; fixed once the hub exists. Functions scale out per partition.')
+@description('Partitions of the built-in Event Hub-compatible endpoint (only the fallback route uses it); fixed once the hub exists.')
 param iotHubPartitionCount int = 4
 
 @minValue(1)
 @maxValue(7)
 param iotHubRetentionDays int = 1
+
+// ---- The event hub the Functions read (IoT Hub routes every message to it)
+@minValue(1)
+@maxValue(32)
+@description('Partitions of the event hub the Functions read; fixed once it exists. Functions scale out per partition.')
+param eventHubPartitionCount int = 4
+
+@minValue(1)
+@maxValue(7)
+param eventHubRetentionDays int = 1
+
+@minValue(1)
+@maxValue(20)
+@description('Event Hubs throughput units (each: 1 MB/s or 1,000 events/s in).')
+param eventHubCapacity int = 1
 
 // ---- Cosmos DB (warm path)
 @description('Serverless (pay per request, the default) or provisioned autoscale throughput.')
@@ -181,9 +197,25 @@ module cosmos 'app/cosmos.bicep' = {
   }
 }
 
+module eventhubs 'app/eventhubs.bicep' = {
+  name: 'eventhubs'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    namespaceName: '${abbrs.eventHubNamespaces}${resourceToken}'
+    routingIdentityName: '${abbrs.managedIdentityUserAssignedIdentities}iothub-${resourceToken}'
+    partitionCount: eventHubPartitionCount
+    retentionDays: eventHubRetentionDays
+    capacity: eventHubCapacity
+  }
+}
+
 module iothub 'app/iothub.bicep' = {
   name: 'iothub'
   scope: rg
+  // The routing identity must hold Azure Event Hubs Data Sender before the hub saves its route.
+  dependsOn: [rbac]
   params: {
     location: location
     tags: tags
@@ -192,6 +224,9 @@ module iothub 'app/iothub.bicep' = {
     capacity: iotHubCapacity
     partitionCount: iotHubPartitionCount
     retentionDays: iotHubRetentionDays
+    routingIdentityId: eventhubs.outputs.routingIdentityId
+    eventHubNamespaceName: eventhubs.outputs.namespaceName
+    eventHubName: eventhubs.outputs.eventHubName
   }
 }
 
@@ -202,8 +237,6 @@ module keyvault 'app/keyvault.bicep' = {
     location: location
     tags: tags
     name: !empty(keyVaultName) ? keyVaultName : '${abbrs.keyVaultVaults}${resourceToken}'
-    iotHubName: iothub.outputs.name
-    iotHubPolicyName: iothub.outputs.functionsPolicyName
     awsAccessKeyId: awsAccessKeyId
     awsSecretAccessKey: awsSecretAccessKey
   }
@@ -262,6 +295,9 @@ module rbac 'app/rbac.bicep' = {
     cosmosAccountName: cosmos.outputs.accountName
     keyVaultName: keyvault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    eventHubNamespaceName: eventhubs.outputs.namespaceName
+    eventHubName: eventhubs.outputs.eventHubName
+    routingIdentityPrincipalId: eventhubs.outputs.routingIdentityPrincipalId
   }
 }
 
@@ -274,8 +310,8 @@ module appsettings 'app/appsettings.bicep' = {
     functionAppName: functions.outputs.name
     hostStorageAccountName: storage.outputs.hostStorageAccountName
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
-    iotHubEventsSecretUri: keyvault.outputs.iotHubEventsSecretUri
-    iotHubEventHubName: iothub.outputs.eventHubName
+    eventHubFullyQualifiedNamespace: eventhubs.outputs.fullyQualifiedNamespace
+    eventHubName: eventhubs.outputs.eventHubName
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabaseName: cosmos.outputs.databaseName
     cosmosContainerName: cosmos.outputs.containerName
@@ -312,7 +348,9 @@ output SERVICE_FUNCTIONS_URI string = functions.outputs.uri
 output IOTHUB_NAME string = iothub.outputs.name
 output IOTHUB_HOSTNAME string = iothub.outputs.hostName
 output IOTHUB_RESOURCE_ID string = iothub.outputs.resourceId
-output IOTHUB_EVENTHUB_NAME string = iothub.outputs.eventHubName
+// The event hub the Functions read (IoT Hub routes to it); `IOTHUB_EVENTHUB_NAME` is the triggers' setting name.
+output IOTHUB_EVENTHUB_NAME string = eventhubs.outputs.eventHubName
+output EVENTHUB_NAMESPACE string = eventhubs.outputs.fullyQualifiedNamespace
 output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output COSMOS_DATABASE string = cosmos.outputs.databaseName
 output COSMOS_CONTAINER string = cosmos.outputs.containerName

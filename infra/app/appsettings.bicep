@@ -2,13 +2,13 @@
 // rbac.bicep: Key Vault references are resolved when settings change, so the identity must already hold
 // Key Vault Secrets User. This resource replaces the whole settings collection: every setting is listed here.
 // Left out on purpose (local-only, see test/static/infra.test.ts): COSMOS_KEY, COSMOS_CA_CERT_PATH,
-// COLD_STORAGE_CONNECTION_STRING, AWS_ENDPOINT_URL_IOTANALYTICS, IOTHUB_EVENTS__fullyQualifiedNamespace.
+// COLD_STORAGE_CONNECTION_STRING, AWS_ENDPOINT_URL_IOTANALYTICS, IOTHUB_EVENTS (the local hub emulator's connection string).
 // Flex Consumption sets the runtime in functionAppConfig, so FUNCTIONS_WORKER_RUNTIME/EXTENSION_VERSION are absent.
 param functionAppName string
 param hostStorageAccountName string
 param applicationInsightsConnectionString string
-param iotHubEventsSecretUri string
-param iotHubEventHubName string
+param eventHubFullyQualifiedNamespace string
+param eventHubName string
 param cosmosEndpoint string
 param cosmosDatabaseName string
 param cosmosContainerName string
@@ -47,10 +47,10 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
 
-    // Triggers: connection 'IOTHUB_EVENTS', eventHubName '%IOTHUB_EVENTHUB_NAME%' (a connection string: the
-    // IoT Hub trigger has no identity-based connection; see keyvault.bicep for the decision and its source).
-    IOTHUB_EVENTS: '@Microsoft.KeyVault(SecretUri=${iotHubEventsSecretUri})'
-    IOTHUB_EVENTHUB_NAME: iotHubEventHubName
+    // Triggers: connection 'IOTHUB_EVENTS', eventHubName '%IOTHUB_EVENTHUB_NAME%', identity-based: our event hub
+    // that IoT Hub routes to, read with the system-assigned identity (eventhubs.bicep says why).
+    IOTHUB_EVENTS__fullyQualifiedNamespace: eventHubFullyQualifiedNamespace
+    IOTHUB_EVENTHUB_NAME: eventHubName
 
     // Warm path: no COSMOS_KEY, so the client uses the managed identity.
     COSMOS_ENDPOINT: cosmosEndpoint

@@ -1,5 +1,7 @@
-// IoT Hub: device and module messages (plain readings and the edge module's batch envelopes) go to the built-in
-// Event Hub-compatible endpoint `events`, read by the Functions through consumer groups `warm`, `cold`, `analytics`, `hot`.
+// IoT Hub: device and module messages (plain readings and the edge module's batch envelopes) are routed to
+// our own event hub (eventhubs.bicep), which the Functions read with their managed identity through consumer
+// groups `warm`, `cold`, `analytics`, `hot`. IoT Hub sends there with a user-assigned identity holding only
+// Azure Event Hubs Data Sender on that event hub (rbac.bicep), so no connection string or key is involved.
 param location string
 param tags object
 param name string
@@ -10,11 +12,11 @@ param capacity int
 param partitionCount int
 param retentionDays int
 
-@description('One consumer group per Function (docs/contracts.md §6), each with its own checkpoints.')
-param consumerGroups array = ['warm', 'cold', 'analytics', 'hot']
-
-@description('The shared access policy the Function triggers read the built-in endpoint with (keyvault.bicep).')
-param functionsPolicyName string = 'iot-ingest-functions'
+@description('The user-assigned identity IoT Hub routes with; it must already hold Azure Event Hubs Data Sender on the event hub.')
+param routingIdentityId string
+@description('The event hub namespace the telemetry is routed to (eventhubs.bicep).')
+param eventHubNamespaceName string
+param eventHubName string
 
 resource hub 'Microsoft.Devices/IotHubs@2023-06-30' = {
   name: name
@@ -24,15 +26,17 @@ resource hub 'Microsoft.Devices/IotHubs@2023-06-30' = {
     name: skuName
     capacity: capacity
   }
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${routingIdentityId}': {}
+    }
+  }
   properties: {
     // Clients below TLS 1.2 are refused (devices, modules and service clients alike).
     minTlsVersion: '1.2'
-    // The hub's default policies, unchanged (operators and `az iot` use them), plus one for the Function
-    // triggers alone: ServiceConnect, the least right that reads the built-in endpoint, and a key no other
-    // client holds, so it can be rotated or revoked without touching anyone else. (ServiceConnect also lets
-    // its holder send cloud-to-device messages and call direct methods; IoT Hub has no narrower right for
-    // the built-in endpoint. Fully read-only needs routing to an Event Hub of our own with the Azure Event
-    // Hubs Data Receiver role: docs/deploy.md, "Identity".)
+    // The hub's default policies, unchanged: operators and `az iot` use them. No policy exists for the Function
+    // app: it never connects to IoT Hub (it reads our event hub).
     authorizationPolicies: [
       {
         keyName: 'iothubowner'
@@ -54,10 +58,6 @@ resource hub 'Microsoft.Devices/IotHubs@2023-06-30' = {
         keyName: 'registryReadWrite'
         rights: 'RegistryWrite'
       }
-      {
-        keyName: functionsPolicyName
-        rights: 'ServiceConnect'
-      }
     ]
     eventHubEndpoints: {
       events: {
@@ -67,25 +67,37 @@ resource hub 'Microsoft.Devices/IotHubs@2023-06-30' = {
       }
     }
     routing: {
-      // No custom endpoints: everything stays on the built-in endpoint.
       endpoints: {
-        eventHubs: []
+        eventHubs: [
+          {
+            name: 'telemetry'
+            authenticationType: 'identityBased'
+            identity: {
+              userAssignedIdentity: routingIdentityId
+            }
+            endpointUri: 'sb://${eventHubNamespaceName}.servicebus.windows.net'
+            entityPath: eventHubName
+            subscriptionId: subscription().subscriptionId
+            resourceGroup: resourceGroup().name
+          }
+        ]
         serviceBusQueues: []
         serviceBusTopics: []
         storageContainers: []
       }
-      // An explicit route sends every device/module message to the built-in endpoint. It is stated rather than
-      // left to the fallback route so that adding another route later does not silently take `events` away.
+      // Every device/module message goes to our event hub. A route to a custom endpoint takes messages away
+      // from the built-in `events` endpoint, so `az iot hub monitor-events` shows nothing: operators read the
+      // event hub instead (docs/deploy.md, "Watching the stream").
       routes: [
         {
-          name: 'telemetry-to-events'
+          name: 'telemetry-to-eventhub'
           source: 'DeviceMessages'
           condition: 'true'
-          endpointNames: ['events']
+          endpointNames: ['telemetry']
           isEnabled: true
         }
       ]
-      // Fallback stays on: anything no route matches still reaches `events`.
+      // Fallback stays on: a message no route matches (none today) still reaches `events`, never nowhere.
       fallbackRoute: {
         name: '$fallback'
         source: 'DeviceMessages'
@@ -94,22 +106,11 @@ resource hub 'Microsoft.Devices/IotHubs@2023-06-30' = {
         isEnabled: true
       }
     }
-    // SAS keys stay enabled: devices and the Functions trigger (see keyvault.bicep) authenticate with them.
+    // SAS keys stay enabled: devices and the edge module authenticate with them.
     disableLocalAuth: false
   }
 }
 
-resource consumerGroup 'Microsoft.Devices/IotHubs/eventHubEndpoints/ConsumerGroups@2023-06-30' = [
-  for group in consumerGroups: {
-    name: '${hub.name}/events/${group}'
-    properties: { name: group }
-  }
-]
-
 output name string = hub.name
 output resourceId string = hub.id
 output hostName string = hub.properties.hostName
-// The Event Hub-compatible name (`%IOTHUB_EVENTHUB_NAME%` in the triggers).
-output eventHubName string = hub.properties.eventHubEndpoints.events.path
-output consumerGroups array = consumerGroups
-output functionsPolicyName string = functionsPolicyName

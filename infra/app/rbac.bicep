@@ -13,6 +13,10 @@ param deadLetterContainerName string
 param cosmosAccountName string
 param keyVaultName string
 param applicationInsightsName string
+param eventHubNamespaceName string
+param eventHubName string
+@description('The user-assigned identity IoT Hub routes with (eventhubs.bicep).')
+param routingIdentityPrincipalId string
 
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
@@ -20,6 +24,8 @@ var roles = {
   storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' // Storage Blob Data Reader
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
+  eventHubsDataReceiver: 'a638d3c7-ab3a-418d-83e6-5f17a39d4fde' // Azure Event Hubs Data Receiver
+  eventHubsDataSender: '2b629674-e913-4c01-ae53-ef4638d8f975' // Azure Event Hubs Data Sender
 }
 // Cosmos DB data-plane roles (not Azure RBAC roles).
 var cosmosDataContributorId = '00000000-0000-0000-0000-000000000002' // Cosmos DB Built-in Data Contributor
@@ -63,6 +69,39 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
+}
+
+resource eventHubNamespace 'Microsoft.EventHub/namespaces@2024-01-01' existing = {
+  name: eventHubNamespaceName
+}
+
+resource eventHub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' existing = {
+  parent: eventHubNamespace
+  name: eventHubName
+}
+
+// Azure Event Hubs Data Receiver on the one event hub: the triggers' identity-based connection
+// (IOTHUB_EVENTS__fullyQualifiedNamespace). Receive only: it cannot send, and it reaches no device.
+resource appEventHubReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventHub.id, functionPrincipalId, roles.eventHubsDataReceiver)
+  scope: eventHub
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataReceiver)
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Azure Event Hubs Data Sender on the same event hub, for IoT Hub's routing identity. main.bicep creates the hub
+// after this module: IoT Hub checks an identity-based endpoint's access when the route is saved.
+resource routingEventHubSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventHub.id, routingIdentityPrincipalId, roles.eventHubsDataSender)
+  scope: eventHub
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataSender)
+    principalId: routingIdentityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
 }
 
 // Storage Blob Data Owner on the host account: AzureWebJobsStorage__accountName (checkpoints, leases, host keys)
@@ -110,7 +149,7 @@ resource appDeadLetterContainer 'Microsoft.Authorization/roleAssignments@2022-04
   }
 }
 
-// Key Vault Secrets User: resolve the Key Vault references (IOTHUB_EVENTS, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
+// Key Vault Secrets User: resolve the Key Vault references (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, HOT_WEBHOOK_URL).
 resource appVaultSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, functionPrincipalId, roles.keyVaultSecretsUser)
   scope: vault

@@ -29,15 +29,13 @@ const LOCAL_ONLY_SETTINGS: Readonly<Record<string, string>> = {
   COLD_STORAGE_CONNECTION_STRING: 'shared keys are disabled; Azure uses COLD_STORAGE_ACCOUNT_URL + managed identity',
   AWS_ENDPOINT_URL_IOTANALYTICS: 'points the client at the local IoT Analytics emulator',
   HOT_RULES_FILE: 'npm start points at a rules file; Azure gets the rules text itself (HOT_RULES, from hot-rules.json)',
-  IOTHUB_EVENTS__fullyQualifiedNamespace:
-    'identity-based trigger connection; the IoT Hub trigger does not support it (infra/app/keyvault.bicep)',
 };
 
 /** Settings the platform reads (not functions/ code), allowed in Bicep beside the functions' own. */
 const PLATFORM_SETTINGS = /^(AzureWebJobsStorage(__\w+)?|APPLICATIONINSIGHTS_CONNECTION_STRING|APPLICATIONINSIGHTS_AUTHENTICATION_STRING)$/;
 
 /** Settings whose value is a secret: only ever a Key Vault reference. */
-const SECRET_SETTINGS = ['IOTHUB_EVENTS', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'HOT_WEBHOOK_URL'];
+const SECRET_SETTINGS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'HOT_WEBHOOK_URL'];
 
 /**
  * Parameters and outputs of the pinned Azure Verified Modules we call, from their main.bicep at the release tag
@@ -143,8 +141,8 @@ describe('Function app settings (infra/app/appsettings.bicep)', () => {
 });
 
 describe('names agree between Bicep and code', () => {
-  it('IoT Hub consumer groups are the ones the Function triggers use', () => {
-    const groups = literalOf(bicep('infra/app/iothub.bicep').params.get('consumerGroups')?.defaultTokens ?? []);
+  it('the event hub\'s consumer groups are the ones the Function triggers use', () => {
+    const groups = literalOf(bicep('infra/app/eventhubs.bicep').params.get('consumerGroups')?.defaultTokens ?? []);
     const used = consumerGroupsInFunctions();
     expect(used).toEqual(new Set(['warm', 'cold', 'analytics', 'hot']));
     expect(new Set(groups as string[])).toEqual(used);
@@ -461,24 +459,77 @@ describe('least privilege and transport security (issue 12 item 7)', () => {
     expect(literalEntry(hubFile.tokens, hubProperties(), 'minTlsVersion')).toBe('1.2');
   });
 
-  it('the triggers read the built-in endpoint with a policy of their own that holds only ServiceConnect', () => {
+  /** The role variable (rbac.bicep `roles.<name>`) and the principal of a role assignment in rbac.bicep. */
+  function assignment(symbol: string): { role: string; principal: string; scope: string } {
+    const rbac = bicep('infra/app/rbac.bicep');
+    const resource = rbac.resources.find((r) => r.symbol === symbol);
+    if (!resource) throw new Error(`rbac.bicep has no ${symbol}`);
+    const scope = entry(rbac.tokens, resource.bodyStart, 'scope');
+    const properties = entry(rbac.tokens, resource.bodyStart, 'properties');
+    if (!properties || !scope) throw new Error(`${symbol} has no scope or properties`);
+    const role = entry(rbac.tokens, properties.start, 'roleDefinitionId');
+    const principal = entry(rbac.tokens, properties.start, 'principalId');
+    return {
+      role: role ? textOf(rbac.tokens, role.start, role.end) : '',
+      principal: principal ? textOf(rbac.tokens, principal.start, principal.end) : '',
+      scope: textOf(rbac.tokens, scope.start, scope.end),
+    };
+  }
+
+  it('the triggers read an event hub of our own with the managed identity and a receive-only role; no key exists', () => {
+    // The setting is identity-based, and nothing stores an Event Hubs or IoT Hub connection string.
+    expect(appSettings().get('IOTHUB_EVENTS__fullyQualifiedNamespace')).toBe('eventHubFullyQualifiedNamespace');
+    expect(appSettings().has('IOTHUB_EVENTS')).toBe(false);
+    for (const file of bicepFiles) {
+      expect(read(file), file).not.toMatch(/SharedAccessKey|listKeys\(|IotHubKeys|AuthorizationRules/);
+    }
+    // The namespace allows no key at all, and no TLS below 1.2.
+    const hubs = bicep('infra/app/eventhubs.bicep');
+    const namespace = hubs.resources.find((r) => r.type.startsWith('Microsoft.EventHub/namespaces@') && !r.existing);
+    if (!namespace) throw new Error('eventhubs.bicep declares no namespace');
+    const properties = entry(hubs.tokens, namespace.bodyStart, 'properties');
+    if (!properties) throw new Error('the namespace has no properties');
+    expect(literalEntry(hubs.tokens, properties.start, 'disableLocalAuth')).toBe(true);
+    expect(literalEntry(hubs.tokens, properties.start, 'minimumTlsVersion')).toBe('1.2');
+    // The Function app: Azure Event Hubs Data Receiver, on the one event hub.
+    const rbac = bicep('infra/app/rbac.bicep');
+    const roleId = (name: string): string => {
+      const roles = rbac.vars.get('roles');
+      if (!roles) throw new Error('rbac.bicep has no roles');
+      const span = entry(rbac.tokens, roles.start, name);
+      return span ? String(literalOf(rbac.tokens.slice(span.start, span.end))) : '';
+    };
+    expect(roleId('eventHubsDataReceiver')).toBe('a638d3c7-ab3a-418d-83e6-5f17a39d4fde');
+    expect(roleId('eventHubsDataSender')).toBe('2b629674-e913-4c01-ae53-ef4638d8f975');
+    expect(assignment('appEventHubReceive')).toEqual({
+      role: "subscriptionResourceId ( 'Microsoft.Authorization/roleDefinitions' , roles . eventHubsDataReceiver )",
+      principal: 'functionPrincipalId',
+      scope: 'eventHub',
+    });
+    // IoT Hub: only Data Sender, on the same event hub, for its user-assigned routing identity.
+    expect(assignment('routingEventHubSend')).toEqual({
+      role: "subscriptionResourceId ( 'Microsoft.Authorization/roleDefinitions' , roles . eventHubsDataSender )",
+      principal: 'routingIdentityPrincipalId',
+      scope: 'eventHub',
+    });
+    const functionAssignments = read('infra/app/rbac.bicep')
+      .split(/\n(?=resource )/)
+      .filter((block) => /principalId: functionPrincipalId/.test(block) && /eventHub/.test(block));
+    expect(functionAssignments).toHaveLength(1);
+  });
+
+  it('IoT Hub routes every message to that event hub with its identity, and the route exists only after the role', () => {
+    const text = read('infra/app/iothub.bicep');
+    expect(text).toMatch(/authenticationType: 'identityBased'/);
+    expect(text).toMatch(/userAssignedIdentity: routingIdentityId/);
+    expect(text).toMatch(/endpointNames: \['telemetry'\]/);
+    // No IoT Hub policy for the Function app: the hub's defaults only, for operators and `az iot`.
     const policies = hubPolicies();
-    const functionsPolicy = hubFile.params.get('functionsPolicyName')?.defaultValue;
-    expect(functionsPolicy).toBe('iot-ingest-functions');
-    expect(policies.find((p) => p.keyName === functionsPolicy)).toEqual({ keyName: functionsPolicy, rights: 'ServiceConnect' });
-    // The hub's defaults stay, so operators and `az iot` keep working.
-    expect(policies.map((p) => p.keyName)).toEqual(['iothubowner', 'service', 'device', 'registryRead', 'registryReadWrite', functionsPolicy]);
-    expect(hubFile.outputs.has('functionsPolicyName')).toBe(true);
-    // Key Vault stores that policy's connection string, and nothing else names a policy.
-    const vault = bicep('infra/app/keyvault.bicep');
-    expect(vault.params.get('iotHubPolicyName')?.hasDefault).toBe(false);
-    const call = main.modules.find((m) => m.path === 'app/keyvault.bicep');
-    if (!call) throw new Error('main.bicep does not call app/keyvault.bicep');
-    const params = entry(main.tokens, call.bodyStart, 'params');
-    const passed = params ? entry(main.tokens, params.start, 'iotHubPolicyName') : undefined;
-    expect(passed && textOf(main.tokens, passed.start, passed.end)).toBe('iothub . outputs . functionsPolicyName');
-    expect(read('infra/app/keyvault.bicep')).toMatch(/listKeys\(resourceId\('Microsoft\.Devices\/IotHubs\/IotHubKeys', hub\.name, iotHubPolicyName\)/);
-    for (const file of bicepFiles) expect(read(file), file).not.toMatch(/SharedAccessKeyName=(service|iothubowner)\b/);
+    expect(policies.map((p) => p.keyName)).toEqual(['iothubowner', 'service', 'device', 'registryRead', 'registryReadWrite']);
+    const call = main.modules.find((m) => m.path === 'app/iothub.bicep');
+    if (!call) throw new Error('main.bicep does not call app/iothub.bicep');
+    const dependsOn = entry(main.tokens, call.bodyStart, 'dependsOn');
+    expect(dependsOn && textOf(main.tokens, dependsOn.start, dependsOn.end)).toMatch(/\brbac\b/);
   });
 
   it('the deploying user gets Cosmos DB Built-in Data Reader (the CLI only reads); the Function keeps Data Contributor (it writes)', () => {
