@@ -26,9 +26,9 @@
  * Time comes in as `now` (epoch ms) on every call; randomness and id generation are injected.
  */
 import { randomUUID } from 'node:crypto';
-import { isValidChannelName, isValidMessageId, MAX_MESSAGE_BYTES } from './config.js';
+import { isValidChannelName, isValidMessageId, MAX_MESSAGE_BYTES, MAX_MESSAGE_ID_LENGTH } from './config.js';
 import type { ConnectorConfig } from './config.js';
-import { ChannelQueue, MAX_RECYCLED_CAPACITY } from './queue.js';
+import { ChannelQueue, MAX_RECYCLED_CAPACITY, payloadBytes } from './queue.js';
 import type {
   Batch,
   BatchOutcome,
@@ -210,10 +210,36 @@ export class BatchingEngine {
 
   /** Take one message into its channel's queue, or refuse it with a `fail` status. */
   offer(offer: Offer, now: number): OfferResult {
+    // The common case, kept small so that it inlines into the caller: an existing queue with room, the
+    // memory budget not reached, no id of the device's (or one short enough to need no character count).
+    // Everything else — a new channel, a limit, an eviction, a refusal — takes the general path.
+    const queue = this.channels.get(offer.channel);
+    if (queue !== undefined) {
+      const payload = offer.payload;
+      const size = payloadBytes(payload);
+      const requestId = offer.requestId;
+      const config = this.config;
+      if (
+        size <= MAX_MESSAGE_BYTES &&
+        queue.queuedCount < config.queueSizePerChannel &&
+        this.heldBytes + size <= config.memorySizeBytes &&
+        (requestId == null || (requestId.length > 0 && requestId.length <= MAX_MESSAGE_ID_LENGTH))
+      ) {
+        queue.push(payload, size, requestId, requestId ?? undefined, offer.meta, now);
+        this.heldBytes += size;
+        this.accepted++;
+        return ACCEPTED;
+      }
+    }
+    return this.offerGeneral(offer, queue, now);
+  }
+
+  /** offer() for every case: limits, new channels, evictions, refusals. */
+  private offerGeneral(offer: Offer, found: ChannelQueue | undefined, now: number): OfferResult {
     const { channel, payload } = offer;
     const requestId = offer.requestId;
 
-    let queue = this.channels.get(channel);
+    let queue = found;
     // Channels that have a queue were validated when it was created.
     if (queue === undefined && !isValidChannelName(channel)) {
       return this.refuse(
@@ -223,7 +249,7 @@ export class BatchingEngine {
         `channel name '${truncate(channel)}' is invalid: use 1-128 of [a-zA-Z0-9_], not starting with __`,
       );
     }
-    const size = payload.byteLength;
+    const size = payloadBytes(payload);
     // [connector limits: 128 KB per message]
     if (size > MAX_MESSAGE_BYTES) {
       return this.refuse(
@@ -326,7 +352,7 @@ export class BatchingEngine {
           fixedIds !== undefined &&
           (Array.isArray(fixedIds) ? fixedIds.includes(message.messageId) : fixedIds.has(message.messageId))
         ) {
-          cancelledBytes += message.payload.byteLength;
+          cancelledBytes += payloadBytes(message.payload);
           (statuses ??= []).push(this.cancelDuplicate(message));
           continue;
         }
@@ -403,7 +429,7 @@ export class BatchingEngine {
         const m = messages[i]!;
         const failure = failures?.get(m.messageId);
         if (failure === undefined) {
-          this.heldBytes -= m.payload.byteLength;
+          this.heldBytes -= payloadBytes(m.payload);
           this.succeeded++;
           statuses.push({ status: 'success', statusId: m.statusId, messageId: m.messageId, channel: m.channel, meta: m.meta });
         } else if (failure.retryable) {
@@ -563,7 +589,7 @@ export class BatchingEngine {
       statuses.push(this.dropRetry(m, keptFailures[k]!, why));
       dropped.add(k);
       excess--;
-      bytesOver -= m.payload.byteLength;
+      bytesOver -= payloadBytes(m.payload);
     }
     this.retried += retries.length - dropped.size;
     const back = dropped.size === 0 ? kept : kept.filter((_, k) => !dropped.has(k));
@@ -597,7 +623,7 @@ export class BatchingEngine {
 
   /** An accepted message leaves the engine with a fail status. */
   private dropMessage(m: QueuedMessage, reason: DropReason, error: string, errorMessage: string): StatusReport {
-    this.heldBytes -= m.payload.byteLength;
+    this.heldBytes -= payloadBytes(m.payload);
     this.failed++;
     this.dropped[reason]++;
     return failStatus(m, reason, error, errorMessage);
