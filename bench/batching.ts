@@ -6,8 +6,12 @@
  * Both sides get the same input, built the same way inside the timed loop (one `{ channel, payload }`
  * object per reading, as a caller builds it). The engine does everything it does in production
  * (validation, limits, ids, dedupe, one status per message). The baseline is plain arrays, one per
- * channel for the whole run as a real queue keeps it: push, then slice a batch of 5 per channel per tick,
+ * channel as a real queue keeps it: push, then slice a batch of 5 per channel per tick,
  * hand it to the same sink, truncate the array once it is drained; no accounting.
+ * Each side's queues (the engine, or the arrays) are made once per process and kept across runs, as a
+ * deployed module makes them once: a fresh engine per run added ~20–25 ms a run of V8 copying its newly
+ * grown queue buffers through two scavenges, a start-up cost a module pays once
+ * (BENCH_BATCHING_FRESH=1 makes both sides new every run, to see it).
  *
  * How it is measured, and why:
  * - each side runs in FRESH child processes, alternating (baseline, engine, baseline, …;
@@ -50,6 +54,7 @@ const TOTAL = CHANNELS * PER_CHANNEL_PER_ROUND * ROUNDS;
 const WARMUP_RUNS = 4;
 const RUNS_PER_CHILD = 7;
 const PAIRS = Number(process.env.BENCH_BATCHING_PAIRS ?? 5);
+const FRESH_PER_RUN = process.env.BENCH_BATCHING_FRESH === '1';
 
 type Side = 'baseline' | 'engine';
 
@@ -63,9 +68,16 @@ function sink(messages: readonly unknown[]): BatchOutcome {
   return DELIVERED;
 }
 
-function runBaseline(): number {
-  const queues: Array<Array<{ channel: string; payload: Uint8Array }>> = channels.map(() => []);
-  const heads = new Array<number>(CHANNELS).fill(0);
+interface BaselineQueues {
+  readonly queues: Array<Array<{ channel: string; payload: Uint8Array }>>;
+  readonly heads: number[];
+}
+
+function newBaselineQueues(): BaselineQueues {
+  return { queues: channels.map(() => []), heads: new Array<number>(CHANNELS).fill(0) };
+}
+
+function runBaseline({ queues, heads }: BaselineQueues): number {
   const start = process.hrtime.bigint();
   for (let round = 0; round < ROUNDS; round++) {
     // The same input as the engine gets: one message object per reading, as a caller builds it.
@@ -93,13 +105,18 @@ function runBaseline(): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-function runEngine(): number {
+function newEngine(): BatchingEngine {
   const config = loadConnectorConfig({
     MemorySize: String(((TOTAL / ROUNDS) * MESSAGE_BYTES) / 1024 + 1024),
     PublishInterval: '1',
   });
-  const engine = new BatchingEngine({ config });
-  let now = 0;
+  return new BatchingEngine({ config });
+}
+
+/** The engine's clock: one PublishInterval per tick, never going back across runs of one engine. */
+let now = 0;
+
+function runEngine(engine: BatchingEngine): number {
   let statuses = 0;
   const start = process.hrtime.bigint();
   for (let round = 0; round < ROUNDS; round++) {
@@ -132,9 +149,19 @@ interface ChildResult {
   readonly runMs: readonly number[];
 }
 
+/** A side's run, on queues made once per process (or per run with BENCH_BATCHING_FRESH=1), never timed. */
+function runner(side: Side): () => number {
+  if (side === 'baseline') {
+    const queues = newBaselineQueues();
+    return () => runBaseline(FRESH_PER_RUN ? newBaselineQueues() : queues);
+  }
+  const engine = newEngine();
+  return () => runEngine(FRESH_PER_RUN ? newEngine() : engine);
+}
+
 /** One side in this process: warm up, then time RUNS_PER_CHILD runs back to back. */
 function measureHere(side: Side): ChildResult {
-  const run = side === 'baseline' ? runBaseline : runEngine;
+  const run = runner(side);
   for (let i = 0; i < WARMUP_RUNS; i++) run();
   const seconds: number[] = [];
   for (let i = 0; i < RUNS_PER_CHILD; i++) seconds.push(run());
