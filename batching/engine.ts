@@ -343,6 +343,7 @@ export class BatchingEngine {
       // Generated ids are unique by construction: only ids fixed before the take (the device's, or an
       // earlier attempt's) need checking. Small batches scan linearly; large ones keep a set.
       let fixedIds: Set<string> | string[] | undefined;
+      queue.takeUnfixed(batchSize, this.newId, messages);
       while (messages.length < batchSize && queue.queuedCount > 0) {
         const message = queue.shift(this.newId);
         const fixed = queue.lastHadFixedId;

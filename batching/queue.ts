@@ -107,6 +107,46 @@ export class ChannelQueue {
     return message;
   }
 
+  /**
+   * Take up to `max` oldest messages into `out` while their messageId is still to be generated, and stop
+   * before the first one whose id was fixed earlier (the device's, or an earlier attempt's): ids made
+   * here are unique by construction, so only the caller's per-message path has to check the fixed ones.
+   * One loop over the columns, the queue's counters written once: the batch-taking hot path.
+   */
+  takeUnfixed(max: number, newId: () => string, out: QueuedMessage[]): void {
+    const refs = this.refs;
+    const sizes = this.sizes;
+    const mask = this.capacity - 1;
+    const name = this.name;
+    const available = Math.min(max, this.count);
+    let slot = this.head;
+    let bytes = 0;
+    let taken = 0;
+    while (taken < available) {
+      const r = slot * STRIDE;
+      if (refs[r + 2] !== undefined) break;
+      const stored = refs[r + 1] as StoredStatusId;
+      const messageId = newId();
+      out.push({
+        messageId,
+        statusId: stored === null ? undefined : (stored ?? messageId),
+        channel: name,
+        payload: refs[r] as Uint8Array,
+        acceptedAt: refs[r + 4] as number,
+        meta: refs[r + 3],
+      });
+      refs[r] = undefined;
+      refs[r + 1] = undefined;
+      refs[r + 3] = undefined;
+      bytes += sizes[slot]!;
+      slot = (slot + 1) & mask;
+      taken++;
+    }
+    this.head = slot;
+    this.count -= taken;
+    this.queuedBytes -= bytes;
+  }
+
   /** Take the newest message out (DROP_NEWEST trimming after a lowered limit). */
   pop(newId: () => string): QueuedMessage {
     const slot = (this.head + this.count - 1) & (this.capacity - 1);
