@@ -337,12 +337,12 @@ export class BatchingEngine {
     const batchSize = this.config.batchSizePerChannel;
     for (const queue of this.channels.values()) {
       if (queue.inFlight !== undefined || queue.backoffUntil > now || queue.queuedCount === 0) continue;
-      const messages: QueuedMessage[] = [];
       const queuedBytesBefore = queue.queuedBytes;
       let cancelledBytes = 0;
       // Generated ids are unique by construction: only ids fixed before the take (the device's, or an
       // earlier attempt's) need checking. Small batches scan linearly; large ones keep a set.
       let fixedIds: Set<string> | string[] | undefined;
+      const messages: QueuedMessage[] = [];
       queue.takeUnfixed(batchSize, this.newId, messages);
       while (messages.length < batchSize && queue.queuedCount > 0) {
         const message = queue.shift(this.newId);
@@ -396,7 +396,9 @@ export class BatchingEngine {
     const count = messages.length;
     this.inFlightMessages -= count;
 
-    const statuses: StatusReport[] = [];
+    const allDelivered = outcome.type === 'delivered' && outcome.failures.length === 0 && !(outcome.deferred! > 0);
+    // Sized to the batch when everything succeeded (the common case): no regrowth, no slack.
+    const statuses: StatusReport[] = allDelivered ? new Array<StatusReport>(count) : [];
     // Messages going back to the front of the queue, in batch order, and for each the failure that sent
     // it back (undefined: deferred by the sink, not a failure).
     let back: QueuedMessage[] | undefined;
@@ -405,12 +407,13 @@ export class BatchingEngine {
 
     const batchBytes = queue.inFlightBytes;
     queue.inFlightBytes = 0;
-    if (outcome.type === 'delivered' && outcome.failures.length === 0 && !(outcome.deferred! > 0)) {
-      // Everything succeeded (the common case): settle the batch's bytes at once.
+    if (allDelivered) {
+      // Everything succeeded: settle the batch's bytes at once.
       this.heldBytes -= batchBytes;
       this.succeeded += count;
-      for (const m of messages) {
-        statuses.push({ status: 'success', statusId: m.statusId, messageId: m.messageId, channel: m.channel, meta: m.meta });
+      for (let i = 0; i < count; i++) {
+        const m = messages[i]!;
+        statuses[i] = { status: 'success', statusId: m.statusId, messageId: m.messageId, channel: m.channel, meta: m.meta };
       }
     } else if (outcome.type === 'failed') {
       const failure = outcome.failure;
