@@ -143,6 +143,33 @@ export function createIdGenerator(): () => string {
   };
 }
 
+/**
+ * A batch as `tick` hands it out: the Batch a sink sees, plus (in private fields, so never serialised
+ * or reachable by a sink) the engine and queue it came from, so `complete` finds its queue without a
+ * lookup by channel name.
+ */
+class OutgoingBatch implements Batch {
+  readonly #engine: BatchingEngine;
+  readonly #queue: ChannelQueue;
+
+  constructor(
+    readonly seq: number,
+    readonly channel: string,
+    readonly messages: readonly QueuedMessage[],
+    readonly mayDefer: boolean,
+    engine: BatchingEngine,
+    queue: ChannelQueue,
+  ) {
+    this.#engine = engine;
+    this.#queue = queue;
+  }
+
+  /** The queue `batch` was taken from, when `engine` made it; undefined for any other object. */
+  static queueIn(batch: Batch, engine: BatchingEngine): ChannelQueue | undefined {
+    return batch instanceof OutgoingBatch && batch.#engine === engine ? batch.#queue : undefined;
+  }
+}
+
 export class BatchingEngine {
   private config: ConnectorConfig;
   private readonly channels = new Map<string, ChannelQueue>();
@@ -368,12 +395,7 @@ export class BatchingEngine {
         if (queue.isEmpty) this.release(queue);
         continue;
       }
-      const batch: Batch = {
-        seq: ++this.batchSeq,
-        channel: queue.name,
-        messages,
-        mayDefer: !force && queue.queuedCount > 0,
-      };
+      const batch = new OutgoingBatch(++this.batchSeq, queue.name, messages, !force && queue.queuedCount > 0, this, queue);
       queue.inFlight = batch;
       queue.inFlightBytes = queuedBytesBefore - queue.queuedBytes - cancelledBytes;
       this.inFlightBatches++;
@@ -386,7 +408,7 @@ export class BatchingEngine {
 
   /** Settle a batch returned by `tick`: map the sink's outcome to per-message statuses and requeues. */
   complete(batch: Batch, outcome: BatchOutcome, now: number): StatusReport[] {
-    const queue = this.channels.get(batch.channel);
+    const queue = OutgoingBatch.queueIn(batch, this);
     if (queue === undefined || queue.inFlight !== batch) {
       throw new Error(`batch ${batch.seq} of channel '${batch.channel}' is not in flight`);
     }
