@@ -1,24 +1,13 @@
 /**
- * Alert ids and state-document ids: deterministic, valid Cosmos ids. Pure.
+ * Alert ids and state-document ids: deterministic, valid Cosmos ids. Pure. The escaping and hashing are
+ * the record's (`cosmosSafe`, `hashedPart` in @iot-ingest/contracts), so every id the app writes follows
+ * one rule.
  *
  * `{rule}:{deviceId}:{start}`, where `start` names the episode: the record id of the reading that raised a
  * threshold, a window's start (ISO), or `silent-since-{ISO of the last reading}` for a stale device. The same
  * stream always yields the same ids, so a redelivery or a second host writes the same document.
  */
-import { createHash } from 'node:crypto';
-
-/** Cosmos DB's id limit. */
-const MAX_COSMOS_ID_LENGTH = 255;
-/** Characters a Cosmos id cannot hold (`/ \ ? #`), and `%` so the escaping stays reversible. */
-const COSMOS_UNSAFE = /[%/\\?#]/g;
-
-function cosmosSafe(s: string): string {
-  return s.replace(COSMOS_UNSAFE, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
-}
-
-function hashedPart(s: string): string {
-  return `~${createHash('sha256').update(s, 'utf8').digest('base64url').slice(0, 22)}`;
-}
+import { MAX_COSMOS_ID_LENGTH, cosmosSafe, hashedPart } from '@iot-ingest/contracts';
 
 export function alertId(ruleId: string, deviceId: string, start: string): string {
   const spelled = `${ruleId}:${cosmosSafe(deviceId)}:${cosmosSafe(start)}`;
