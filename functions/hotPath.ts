@@ -6,11 +6,13 @@
  * Malformed events are dead-lettered by the other paths as well; here they are only counted and skipped
  * (the blob names are the same, so writing them again is harmless, but not needed).
  */
-import type { EventHubHandler } from '@azure/functions';
+import type { EventHubHandler, InvocationContext } from '@azure/functions';
 import type { Runtime } from './clients.js';
 import { readTriggerBatch } from './invocation.js';
+import type { Logger } from './log.js';
 import { defineEventHubFunction } from './registration.js';
 import { HotProcessor } from './hot/processor.js';
+import type { BatchResult } from './hot/processor.js';
 import { HotStore } from './hot/store.js';
 
 export const HOT_PATH = 'hotPath';
@@ -33,17 +35,32 @@ export function hotProcessor(runtime: Runtime): HotProcessor {
 
 export function createHotPathHandler(runtime: Runtime): EventHubHandler {
   return async (messages, context) => {
-    const batch = readTriggerBatch(HOT_PATH, messages, context, runtime);
-    const processor = hotProcessor(runtime);
-    if (!processor.hasRules) return;
-    const result = await processor.processRecords(
+    const started = startBatch(messages, context, runtime);
+    if (!started) return;
+    const result = await started.result;
+    started.log.info({ ...started.summary, ...result }, 'hot batch evaluated');
+  };
+}
+
+/**
+ * The trigger batch read and handed to the processor, in a frame of its own: what the handler keeps while
+ * the processor awaits Cosmos and the webhook is only the logger and two counts, not the batch's events.
+ */
+function startBatch(
+  messages: unknown,
+  context: InvocationContext,
+  runtime: Runtime,
+): { result: Promise<BatchResult>; log: Logger; summary: { events: number; malformed: number } } | undefined {
+  const batch = readTriggerBatch(HOT_PATH, messages, context, runtime);
+  const processor = hotProcessor(runtime);
+  if (!processor.hasRules) return undefined;
+  return {
+    result: processor.processRecords(
       batch.readings.map((r) => r.record),
       batch.log,
-    );
-    batch.log.info(
-      { events: batch.events.length, malformed: batch.malformed.length, ...result },
-      'hot batch evaluated',
-    );
+    ),
+    log: batch.log,
+    summary: { events: batch.events.length, malformed: batch.malformed.length },
   };
 }
 

@@ -50,19 +50,20 @@ export function windowStartMs(atMs: number, windowMs: number): number {
   return Math.floor(atMs / windowMs) * windowMs;
 }
 
-export function openWindow(startMs: number, value: number, readingId: string): WindowAccumulator {
+/** A window being filled while one batch is applied: the engine's own copy, changed in place. */
+export type OpenWindow = { -readonly [K in keyof WindowAccumulator]: WindowAccumulator[K] };
+
+export function openWindow(startMs: number, value: number, readingId: string): OpenWindow {
   return { startMs, count: 1, sum: value, min: value, max: value, lastReadingId: readingId };
 }
 
-export function addToWindow(window: WindowAccumulator, value: number, readingId: string): WindowAccumulator {
-  return {
-    startMs: window.startMs,
-    count: window.count + 1,
-    sum: window.sum + value,
-    min: value < window.min ? value : window.min,
-    max: value > window.max ? value : window.max,
-    lastReadingId: readingId,
-  };
+/** In place: one reading per call, so no object per reading. */
+export function addToWindow(window: OpenWindow, value: number, readingId: string): void {
+  window.count += 1;
+  window.sum += value;
+  if (value < window.min) window.min = value;
+  if (value > window.max) window.max = value;
+  window.lastReadingId = readingId;
 }
 
 export function aggregate(window: WindowAccumulator, agg: Aggregate): number {

@@ -23,7 +23,7 @@
 import type { AlertRuleKind, AlertState, AlertValue } from '@iot-ingest/contracts';
 import { alertId } from './alert-id.js';
 import { addToWindow, aggregate, compare, openWindow, windowStartMs } from './compare.js';
-import type { WindowAccumulator } from './compare.js';
+import type { OpenWindow, WindowAccumulator } from './compare.js';
 import { lookupField, lookupNumber } from './field.js';
 import type { Rule, RuleSet, StaleRule, ThresholdRule, WindowRule } from './rules.js';
 import { appliesTo } from './rules.js';
@@ -119,25 +119,33 @@ export function newDeviceState(deviceId: string): DeviceHotState {
   };
 }
 
-/** A mutable copy, changed in place while one batch is applied. */
+/**
+ * A mutable copy, changed in place while one batch is applied: its positions and open windows are copies
+ * too (updated per reading without allocating), so the state it came from is never changed.
+ */
 interface Working {
   deviceId: string;
-  applied: Record<string, readonly [number, number]>;
+  applied: Record<string, [number, number]>;
   lastSeenMs: number | null;
   lastReadingId: string | null;
-  windows: Record<string, WindowAccumulator>;
+  windows: Record<string, OpenWindow>;
   closedUntilMs: Record<string, number>;
   active: Record<string, ActiveAlert>;
   outbox: OutboxEntry[];
 }
 
 function working(state: DeviceHotState): Working {
+  const applied: Record<string, [number, number]> = {};
+  for (const [partition, [sequenceNumber, index]] of Object.entries(state.applied))
+    applied[partition] = [sequenceNumber, index];
+  const windows: Record<string, OpenWindow> = {};
+  for (const [ruleId, open] of Object.entries(state.windows)) windows[ruleId] = { ...open };
   return {
     deviceId: state.deviceId,
-    applied: { ...state.applied },
+    applied,
     lastSeenMs: state.lastSeenMs,
     lastReadingId: state.lastReadingId,
-    windows: { ...state.windows },
+    windows,
     closedUntilMs: { ...state.closedUntilMs },
     active: { ...state.active },
     outbox: [...state.outbox],
@@ -179,6 +187,10 @@ class Transitions {
     });
   }
 
+  active(ruleId: string): ActiveAlert | undefined {
+    return this.w.active[ruleId];
+  }
+
   private push(transition: Transition): void {
     this.list.push(transition);
     this.w.outbox.push({ transition, stored: false, attempts: 0, nextAttemptMs: 0 });
@@ -197,8 +209,15 @@ export function applyReadings(
   const first = readings.find((r) => r.deviceId === w.deviceId);
   if (first) reconcile(w, ruleSet, out, iso(first.enqueuedAtMs));
   const thresholds = ruleSet.thresholds.filter((r) => appliesTo(r, w.deviceId));
-  const windows = ruleSet.windows.filter((r) => appliesTo(r, w.deviceId));
   const stale = ruleSet.stale.filter((r) => appliesTo(r, w.deviceId));
+  // Each window rule's open window and closed-until, taken out of the state once and put back at the end.
+  const slots: WindowSlot[] = ruleSet.windows
+    .filter((r) => appliesTo(r, w.deviceId))
+    .map((rule) => ({
+      rule,
+      open: w.windows[rule.id],
+      closedUntilMs: w.closedUntilMs[rule.id] ?? Number.NEGATIVE_INFINITY,
+    }));
 
   for (const reading of readings) {
     if (reading.deviceId !== w.deviceId) continue;
@@ -210,35 +229,44 @@ export function applyReadings(
       if (stats) stats.duplicates++;
       continue;
     }
-    w.applied[reading.partition] = [reading.sequenceNumber, reading.index];
+    if (last) {
+      last[0] = reading.sequenceNumber;
+      last[1] = reading.index;
+    } else w.applied[reading.partition] = [reading.sequenceNumber, reading.index];
     if (stats) stats.applied++;
-    const at = iso(reading.enqueuedAtMs);
+    // The reading's time as ISO only when a transition needs it (most readings change no alert).
+    const atMs = reading.enqueuedAtMs;
 
     // A reading ends every silence.
     const previousSeenMs = w.lastSeenMs;
     for (const rule of stale) {
       if (w.active[rule.id]) {
-        const gapSeconds = previousSeenMs === null ? null : Math.floor((reading.enqueuedAtMs - previousSeenMs) / 1000);
-        out.resolve(rule.id, at, gapSeconds, reading.id);
+        const gapSeconds = previousSeenMs === null ? null : Math.floor((atMs - previousSeenMs) / 1000);
+        out.resolve(rule.id, iso(atMs), gapSeconds, reading.id);
       }
     }
-    if (w.lastSeenMs === null || reading.enqueuedAtMs >= w.lastSeenMs) {
-      w.lastSeenMs = reading.enqueuedAtMs;
+    if (w.lastSeenMs === null || atMs >= w.lastSeenMs) {
+      w.lastSeenMs = atMs;
       w.lastReadingId = reading.id;
     }
 
-    for (const rule of windows) {
-      const start = windowStartMs(reading.enqueuedAtMs, rule.windowMs);
-      const open = w.windows[rule.id];
-      if (open && start > open.startMs) closeWindow(w, rule, out);
-      if (start < (w.closedUntilMs[rule.id] ?? Number.NEGATIVE_INFINITY) || (open && start < open.startMs)) {
+    for (const slot of slots) {
+      const { rule } = slot;
+      const start = windowStartMs(atMs, rule.windowMs);
+      const open = slot.open;
+      if (open && start > open.startMs) {
+        slot.open = undefined;
+        slot.closedUntilMs = open.startMs + rule.windowMs;
+        evaluateClosedWindow(rule, open, out);
+      }
+      if (start < slot.closedUntilMs || (open && start < open.startMs)) {
         if (stats) stats.late++;
         continue;
       }
       const value = lookupNumber(reading.body, rule.field);
       if (value === undefined) continue;
-      const current = w.windows[rule.id];
-      w.windows[rule.id] = current ? addToWindow(current, value, reading.id) : openWindow(start, value, reading.id);
+      if (slot.open) addToWindow(slot.open, value, reading.id);
+      else slot.open = openWindow(start, value, reading.id);
     }
 
     for (const rule of thresholds) {
@@ -247,11 +275,23 @@ export function applyReadings(
       const holds = compare(value, rule.op, rule.value);
       if (holds === undefined) continue;
       const active = w.active[rule.id];
-      if (holds && !active) out.raise(rule, reading.id, at, value, reading.id);
-      else if (!holds && active) out.resolve(rule.id, at, value, reading.id);
+      if (holds && !active) out.raise(rule, reading.id, iso(atMs), value, reading.id);
+      else if (!holds && active) out.resolve(rule.id, iso(atMs), value, reading.id);
     }
   }
+  for (const { rule, open, closedUntilMs } of slots) {
+    if (open) w.windows[rule.id] = open;
+    else delete w.windows[rule.id];
+    if (closedUntilMs !== Number.NEGATIVE_INFINITY) w.closedUntilMs[rule.id] = closedUntilMs;
+  }
   return { state: w, transitions: out.list };
+}
+
+/** A window rule while one batch is applied. */
+interface WindowSlot {
+  readonly rule: WindowRule;
+  open: OpenWindow | undefined;
+  closedUntilMs: number;
 }
 
 /**
@@ -311,11 +351,16 @@ function closeWindow(w: Working, rule: WindowRule, out: Transitions): void {
   const open = w.windows[rule.id];
   if (!open) return;
   delete w.windows[rule.id];
+  w.closedUntilMs[rule.id] = open.startMs + rule.windowMs;
+  evaluateClosedWindow(rule, open, out);
+}
+
+/** A window that just closed: its aggregate raises or resolves the rule's alert. */
+function evaluateClosedWindow(rule: WindowRule, open: WindowAccumulator, out: Transitions): void {
   const endMs = open.startMs + rule.windowMs;
-  w.closedUntilMs[rule.id] = endMs;
   const value = aggregate(open, rule.agg);
   const holds = compare(value, rule.op, rule.value) === true;
-  const active = w.active[rule.id];
+  const active = out.active(rule.id);
   if (holds && !active) out.raise(rule, iso(open.startMs), iso(endMs), value, open.lastReadingId);
   else if (!holds && active) out.resolve(rule.id, iso(endMs), value, open.lastReadingId);
 }

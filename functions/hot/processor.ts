@@ -26,6 +26,8 @@ import type { DeliveryResult } from './webhook.js';
 
 /** How long a fresh outbox entry belongs to the host that wrote it before the sweep may take it over. */
 export const OUTBOX_LEASE_MS = 30_000;
+/** How long delivered outbox entries wait for a state write to carry them before one is made for them. */
+export const OUTBOX_WRITE_DELAY_MS = 1_000;
 /** Conditional-write rounds per batch before it fails (and the host retries the batch). */
 const MAX_SAVE_ROUNDS = 6;
 /** Devices whose outbox is delivered at once (each device's own entries stay in order). */
@@ -56,6 +58,16 @@ export interface HotProcessorOptions {
 
 export class HotProcessor {
   private readonly cache = new Map<string, StoredState>();
+  /**
+   * What deliveries did to each device's outbox (by transition key: null = done, else the entry's new
+   * attempt count and time), not yet written. Every write of the device's state carries them (the next
+   * batch's, another invocation's, the sweep's); a timer writes what is still waiting after
+   * OUTBOX_WRITE_DELAY_MS. So a batch with alerts costs no extra request after its POSTs.
+   */
+  private readonly outboxUpdates = new Map<string, Map<string, OutboxEntry | null>>();
+  /** Devices an invocation of this processor is applying readings to (the timer leaves them alone). */
+  private readonly inFlight = new Map<string, number>();
+  private outboxTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
   constructor(private readonly options: HotProcessorOptions) {
@@ -66,22 +78,47 @@ export class HotProcessor {
     return this.options.settings.ruleSet.rules.length > 0;
   }
 
-  /** One trigger batch's records (any devices, partition order). Throws only if Cosmos fails: the host then replays the batch. */
-  async processRecords(records: readonly TelemetryRecord[], log: Logger): Promise<BatchResult> {
-    const stats: ApplyStats = { applied: 0, duplicates: 0, late: 0 };
-    if (!this.hasRules || records.length === 0) return { ...stats, devices: 0, transitions: 0, conflicts: 0 };
-    const byDevice = new Map<string, HotReading[]>();
-    for (const record of records) {
-      const reading = toHotReading(record);
-      if (!reading) continue;
-      let list = byDevice.get(reading.deviceId);
-      if (!list) byDevice.set(reading.deviceId, (list = []));
-      list.push(reading);
+  /**
+   * One trigger batch's records (any devices, partition order). Throws only if Cosmos fails: the host then
+   * replays the batch. The records are grouped before anything is awaited, so only what the rules read is
+   * kept while Cosmos and the webhook answer (four partitions in flight would otherwise keep four batches
+   * of records alive, and the garbage collector copies them over and over).
+   */
+  processRecords(records: readonly TelemetryRecord[], log: Logger): Promise<BatchResult> {
+    if (!this.hasRules || records.length === 0)
+      return Promise.resolve({ applied: 0, duplicates: 0, late: 0, devices: 0, transitions: 0, conflicts: 0 });
+    return this.processReadings(readingsByDevice(records), log);
+  }
+
+  private async processReadings(byDevice: Map<string, HotReading[]>, log: Logger): Promise<BatchResult> {
+    // Devices of other batches with outbox updates waiting go along in this batch's write (same request).
+    const carried = [...this.outboxUpdates.keys()].filter(
+      (d) => !byDevice.has(d) && !this.inFlight.has(d) && this.cache.has(d),
+    );
+    const claimed = [...byDevice.keys(), ...carried];
+    for (const d of claimed) this.inFlight.set(d, (this.inFlight.get(d) ?? 0) + 1);
+    try {
+      return await this.applyAndSave(byDevice, carried, log);
+    } finally {
+      for (const d of claimed) {
+        const n = this.inFlight.get(d)! - 1;
+        if (n === 0) this.inFlight.delete(d);
+        else this.inFlight.set(d, n);
+      }
     }
+  }
+
+  private async applyAndSave(
+    byDevice: Map<string, HotReading[]>,
+    carried: readonly string[],
+    log: Logger,
+  ): Promise<BatchResult> {
+    const stats: ApplyStats = { applied: 0, duplicates: 0, late: 0 };
+    const devices = byDevice.size;
     const { ruleSet } = this.options.settings;
     let conflicts = 0;
     const mine: Transition[] = [];
-    let pending = [...byDevice.keys()];
+    let pending = [...byDevice.keys(), ...carried];
     for (let round = 1; pending.length > 0; round++) {
       if (round > MAX_SAVE_ROUNDS)
         throw new Error(
@@ -97,8 +134,14 @@ export class HotProcessor {
       }> = [];
       for (const deviceId of pending) {
         const stored = current.get(deviceId)!;
+        const readings = byDevice.get(deviceId);
         const deviceStats: ApplyStats = { applied: 0, duplicates: 0, late: 0 };
-        const result = applyReadings(stored.state, byDevice.get(deviceId)!, ruleSet, deviceStats);
+        if (!readings) {
+          // Carried along: only its outbox updates are written.
+          writes.push({ deviceId, state: stored.state, etag: stored.etag, alerts: [], stats: deviceStats });
+          continue;
+        }
+        const result = applyReadings(stored.state, readings, ruleSet, deviceStats);
         if (deviceStats.applied === 0) {
           addStats(stats, deviceStats); // a redelivery: nothing to write
           continue;
@@ -115,6 +158,7 @@ export class HotProcessor {
       const retry: string[] = [];
       writes.forEach((w, i) => {
         if (!outcomes[i]!.ok) return void retry.push(w.deviceId);
+        byDevice.delete(w.deviceId); // applied and stored: its readings are no longer needed
         mine.push(...w.alerts);
         addStats(stats, w.stats);
       });
@@ -127,7 +171,7 @@ export class HotProcessor {
     this.count(mine);
     const chosen = new Set(mine);
     await this.flush([...new Set(mine.map((t) => t.deviceId))], (entry) => chosen.has(entry.transition), log);
-    return { ...stats, devices: byDevice.size, transitions: mine.length, conflicts };
+    return { ...stats, devices, transitions: mine.length, conflicts };
   }
 
   /**
@@ -145,8 +189,10 @@ export class HotProcessor {
       alerts: readonly Transition[];
     }> = [];
     const unchanged: string[] = [];
-    for (const stored of due) {
-      const deviceId = stored.state.deviceId;
+    for (const found of due) {
+      const deviceId = found.state.deviceId;
+      // What this host delivered and has not written yet is not due again.
+      const stored = { state: withOutboxUpdates(found.state, this.outboxUpdates.get(deviceId)), etag: found.etag };
       const result = sweepDevice(stored.state, ruleSet, nowMs, windowGraceMs);
       if (result.changed)
         writes.push({ deviceId, state: leaseNew(result.state, nowMs), etag: stored.etag, alerts: result.transitions });
@@ -167,6 +213,7 @@ export class HotProcessor {
       (entry) => fresh.has(entry.transition) || entry.nextAttemptMs <= nowMs,
       log,
     );
+    await this.writeOutboxUpdates();
     return {
       devices: saved.length,
       transitions: transitions.length,
@@ -191,7 +238,10 @@ export class HotProcessor {
     return out;
   }
 
-  /** Conditional writes; the cache follows what was written, and forgets what another writer changed. */
+  /**
+   * Conditional writes, each carrying the device's waiting outbox updates; the cache follows what was
+   * written, and forgets what another writer changed (the updates then wait for the next write).
+   */
   private async saveAll(
     entries: ReadonlyArray<{
       deviceId: string;
@@ -201,20 +251,50 @@ export class HotProcessor {
     }>,
   ): Promise<Array<{ ok: boolean }>> {
     const { ruleSet, windowGraceMs } = this.options.settings;
+    const carried = entries.map((e) => [...(this.outboxUpdates.get(e.deviceId)?.keys() ?? [])]);
+    const states = entries.map((e) => withOutboxUpdates(e.state, this.outboxUpdates.get(e.deviceId)));
     const outcomes = await this.options.store.save(
-      entries.map((e) => ({
-        state: e.state,
+      entries.map((e, i) => ({
+        state: states[i]!,
         etag: e.etag,
-        nextDueMs: nextDueMs(e.state, ruleSet, windowGraceMs),
+        nextDueMs: nextDueMs(states[i]!, ruleSet, windowGraceMs),
         ...(e.alerts ? { alerts: e.alerts } : {}),
       })),
     );
     outcomes.forEach((outcome, i) => {
-      const { deviceId, state } = entries[i]!;
-      if (outcome.ok) this.cache.set(deviceId, { state, etag: outcome.etag });
-      else this.cache.delete(deviceId);
+      const { deviceId } = entries[i]!;
+      if (!outcome.ok) return void this.cache.delete(deviceId);
+      this.cache.set(deviceId, { state: states[i]!, etag: outcome.etag });
+      const updates = this.outboxUpdates.get(deviceId);
+      if (!updates) return;
+      for (const key of carried[i]!) updates.delete(key);
+      if (updates.size === 0) this.outboxUpdates.delete(deviceId);
     });
     return outcomes;
+  }
+
+  /** Write the outbox updates still waiting (devices no invocation is working on). */
+  private async writeOutboxUpdates(): Promise<void> {
+    const deviceIds = [...this.outboxUpdates.keys()].filter((d) => !this.inFlight.has(d));
+    if (deviceIds.length === 0) return;
+    const current = await this.states(deviceIds);
+    await this.saveAll(
+      deviceIds.map((deviceId) => ({ deviceId, state: current.get(deviceId)!.state, etag: current.get(deviceId)!.etag })),
+    );
+  }
+
+  private scheduleOutboxWrite(log: Logger): void {
+    if (this.outboxTimer || this.outboxUpdates.size === 0) return;
+    this.outboxTimer = setTimeout(() => {
+      this.outboxTimer = undefined;
+      this.writeOutboxUpdates().then(
+        () => this.scheduleOutboxWrite(log), // devices that were in flight are written next time
+        // Harmless: the updates wait for the device's next write or the sweep's; at worst the sweep repeats
+        // a delivery after its lease (same x-iot-ingest-alert-id).
+        (err: unknown) => log.debug({ err: (err as Error).message }, 'hot outbox updates not written; they wait'),
+      );
+    }, OUTBOX_WRITE_DELAY_MS);
+    this.outboxTimer.unref();
   }
 
   /** Store and deliver the chosen outbox entries of these devices, then save what is left of each outbox. */
@@ -224,7 +304,11 @@ export class HotProcessor {
     log: Logger,
   ): Promise<void> {
     const work = deviceIds
-      .map((deviceId) => ({ deviceId, stored: this.cache.get(deviceId) }))
+      .map((deviceId) => {
+        const cached = this.cache.get(deviceId);
+        const updates = this.outboxUpdates.get(deviceId);
+        return { deviceId, stored: cached && { ...cached, state: withOutboxUpdates(cached.state, updates) } };
+      })
       .filter(
         (w): w is { deviceId: string; stored: StoredState } =>
           w.stored !== undefined && w.stored.state.outbox.some(chosen),
@@ -250,14 +334,21 @@ export class HotProcessor {
         .markWebhookFailed(failed)
         .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not mark alerts webhook: failed'));
 
-    // What is left of each outbox, saved; a conflict means another writer took the device over and will
-    // deliver what its copy still lists (at worst a repeat the receiver recognises by its header).
-    const saves = work.map(({ deviceId, stored }) => ({
-      deviceId,
-      state: { ...stored.state, outbox: nextOutboxes.get(deviceId)! },
-      etag: stored.etag,
-    }));
-    await this.saveAll(saves);
+    // What the deliveries did to each outbox goes with the device's next state write (or the timer's); a
+    // conflict then means another writer took the device over and will deliver what its copy still lists
+    // (at worst a repeat the receiver recognises by its header).
+    for (const { deviceId, stored } of work) {
+      const remaining = new Map(nextOutboxes.get(deviceId)!.map((e) => [transitionKey(e.transition), e]));
+      let updates = this.outboxUpdates.get(deviceId);
+      for (const entry of stored.state.outbox) {
+        const key = transitionKey(entry.transition);
+        const next = remaining.get(key) ?? null;
+        if (next === entry) continue;
+        if (!updates) this.outboxUpdates.set(deviceId, (updates = new Map()));
+        updates.set(key, next);
+      }
+    }
+    this.scheduleOutboxWrite(log);
   }
 
   /** One device's outbox, in order: what remains after delivering the chosen entries. */
@@ -312,6 +403,9 @@ export class HotProcessor {
   /** Forget cached states (tests: a host that restarts; another host took the partition). */
   forgetCache(): void {
     this.cache.clear();
+    this.outboxUpdates.clear();
+    clearTimeout(this.outboxTimer);
+    this.outboxTimer = undefined;
   }
 
   private count(transitions: readonly Transition[]): void {
@@ -326,6 +420,22 @@ function addStats(into: ApplyStats, from: ApplyStats): void {
   into.applied += from.applied;
   into.duplicates += from.duplicates;
   into.late += from.late;
+}
+
+/** The state with the outbox updates applied (entries by transition key: removed, or replaced). */
+function withOutboxUpdates(state: DeviceHotState, updates: ReadonlyMap<string, OutboxEntry | null> | undefined): DeviceHotState {
+  if (!updates || updates.size === 0) return state;
+  let changed = false;
+  const outbox: OutboxEntry[] = [];
+  for (const entry of state.outbox) {
+    const update = updates.get(transitionKey(entry.transition));
+    if (update === undefined) outbox.push(entry);
+    else {
+      changed = true;
+      if (update !== null) outbox.push(update);
+    }
+  }
+  return changed ? { ...state, outbox } : state;
 }
 
 /**
@@ -358,10 +468,28 @@ export function nextDueMs(
   return candidates.length === 0 ? null : Math.min(...candidates);
 }
 
-/** A record as the engine reads it; undefined when it cannot be placed in time. */
-export function toHotReading(record: TelemetryRecord): HotReading | undefined {
-  const enqueuedAtMs = Date.parse(record.enqueuedAt);
-  if (!Number.isFinite(enqueuedAtMs)) return undefined;
+/** The records as the engine reads them, per device (in partition order); a record that cannot be placed in time is left out. */
+export function readingsByDevice(records: readonly TelemetryRecord[]): Map<string, HotReading[]> {
+  const byDevice = new Map<string, HotReading[]>();
+  // The readings of one event (an envelope's) share its enqueuedAt: parse each time once.
+  let lastIso: string | undefined;
+  let lastMs = Number.NaN;
+  for (const record of records) {
+    if (record.enqueuedAt !== lastIso) {
+      lastIso = record.enqueuedAt;
+      lastMs = Date.parse(lastIso);
+    }
+    if (!Number.isFinite(lastMs)) continue;
+    const reading = toHotReading(record, lastMs);
+    let list = byDevice.get(reading.deviceId);
+    if (!list) byDevice.set(reading.deviceId, (list = []));
+    list.push(reading);
+  }
+  return byDevice;
+}
+
+/** A record as the engine reads it. */
+function toHotReading(record: TelemetryRecord, enqueuedAtMs: number): HotReading {
   return {
     id: record.id,
     deviceId: record.deviceId,

@@ -158,6 +158,16 @@ describe('window rule (tumbling, per device)', () => {
     expect(second.transitions.map(brief)).toEqual(run(ruleSet, stream()).transitions.map(brief));
   });
 
+  it('applying a batch leaves the state it started from as it was (a conflict re-applies to a fresh copy)', () => {
+    const ruleSet = windowRule('avg', '>', 25);
+    const all = stream();
+    const first = run(ruleSet, all.slice(0, 2));
+    const before = structuredClone(first.state);
+    run(ruleSet, all.slice(2, 3), first.state);
+    run(ruleSet, all.slice(2), first.state);
+    expect(first.state).toEqual(before);
+  });
+
   it('a late reading (for a window already closed) is counted and left out', () => {
     const ruleSet = windowRule('count', '>', 100);
     const { state, stats } = run(ruleSet, [
