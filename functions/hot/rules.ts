@@ -64,6 +64,8 @@ export interface RuleSet {
   readonly thresholds: readonly ThresholdRule[];
   readonly windows: readonly WindowRule[];
   readonly stale: readonly StaleRule[];
+  /** The distinct field paths the rules read (what a reading's body is cut down to, `projectFields`). */
+  readonly fields: readonly FieldPath[];
 }
 
 export interface RuleIssue {
@@ -82,6 +84,9 @@ export function ruleSetOf(rules: readonly Rule[]): RuleSet {
     thresholds: rules.filter((r): r is ThresholdRule => r.kind === 'threshold'),
     windows: rules.filter((r): r is WindowRule => r.kind === 'window'),
     stale: rules.filter((r): r is StaleRule => r.kind === 'stale'),
+    fields: [
+      ...new Map(rules.flatMap((r) => (r.kind === 'stale' ? [] : [[r.field.text, r.field] as const]))).values(),
+    ],
   });
 }
 
