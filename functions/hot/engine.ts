@@ -24,7 +24,8 @@ import type { AlertRuleKind, AlertState, AlertValue } from '@iot-ingest/contract
 import { alertId } from './alert-id.js';
 import { addToWindow, aggregate, compare, openWindow, windowStartMs } from './compare.js';
 import type { OpenWindow, WindowAccumulator } from './compare.js';
-import { lookupField, lookupNumber } from './field.js';
+import { lookupField } from './field.js';
+import type { FieldPath, FieldValue } from './field.js';
 import type { Rule, RuleSet, StaleRule, ThresholdRule, WindowRule } from './rules.js';
 import { appliesTo } from './rules.js';
 
@@ -37,8 +38,24 @@ export interface HotReading {
   readonly sequenceNumber: number;
   readonly index: number;
   readonly enqueuedAtMs: number;
-  /** The JSON body; undefined for a non-JSON payload (it takes part only in stale rules). */
-  readonly body: unknown;
+  /**
+   * The rule set's `fields` as found in the reading's body, in that order (`readFields`): undefined where
+   * one is missing or not a number, string or boolean (a non-JSON payload has none; it takes part only in
+   * stale rules). Read once per reading, before any await, so a batch in flight keeps no payloads.
+   */
+  readonly fields: readonly (FieldValue | undefined)[];
+}
+
+/** A body's values of the rule set's fields (what `HotReading.fields` holds). */
+export function readFields(body: unknown, ruleSet: RuleSet): Array<FieldValue | undefined> {
+  const values = new Array<FieldValue | undefined>(ruleSet.fields.length);
+  for (let i = 0; i < values.length; i++) values[i] = lookupField(body, ruleSet.fields[i]!);
+  return values;
+}
+
+/** Where a rule's field is in `HotReading.fields`. */
+function fieldSlot(ruleSet: RuleSet, field: FieldPath): number {
+  return ruleSet.fields.findIndex((f) => f.text === field.text);
 }
 
 /** A raised alert, kept while its condition holds. */
@@ -208,13 +225,16 @@ export function applyReadings(
   const out = new Transitions(w);
   const first = readings.find((r) => r.deviceId === w.deviceId);
   if (first) reconcile(w, ruleSet, out, iso(first.enqueuedAtMs));
-  const thresholds = ruleSet.thresholds.filter((r) => appliesTo(r, w.deviceId));
+  const thresholds = ruleSet.thresholds
+    .filter((r) => appliesTo(r, w.deviceId))
+    .map((rule) => ({ rule, field: fieldSlot(ruleSet, rule.field) }));
   const stale = ruleSet.stale.filter((r) => appliesTo(r, w.deviceId));
   // Each window rule's open window and closed-until, taken out of the state once and put back at the end.
   const slots: WindowSlot[] = ruleSet.windows
     .filter((r) => appliesTo(r, w.deviceId))
     .map((rule) => ({
       rule,
+      field: fieldSlot(ruleSet, rule.field),
       open: w.windows[rule.id],
       closedUntilMs: w.closedUntilMs[rule.id] ?? Number.NEGATIVE_INFINITY,
     }));
@@ -263,14 +283,14 @@ export function applyReadings(
         if (stats) stats.late++;
         continue;
       }
-      const value = lookupNumber(reading.body, rule.field);
-      if (value === undefined) continue;
+      const value = reading.fields[slot.field];
+      if (typeof value !== 'number') continue;
       if (slot.open) addToWindow(slot.open, value, reading.id);
       else slot.open = openWindow(start, value, reading.id);
     }
 
-    for (const rule of thresholds) {
-      const value = lookupField(reading.body, rule.field);
+    for (const { rule, field } of thresholds) {
+      const value = reading.fields[field];
       if (value === undefined) continue;
       const holds = compare(value, rule.op, rule.value);
       if (holds === undefined) continue;
@@ -290,6 +310,8 @@ export function applyReadings(
 /** A window rule while one batch is applied. */
 interface WindowSlot {
   readonly rule: WindowRule;
+  /** Its field's place in `HotReading.fields`. */
+  readonly field: number;
   open: OpenWindow | undefined;
   closedUntilMs: number;
 }

@@ -46,39 +46,3 @@ export function lookupField(body: unknown, path: FieldPath): FieldValue | undefi
   return undefined;
 }
 
-/** The numeric value at `path` (windows aggregate numbers only). */
-export function lookupNumber(body: unknown, path: FieldPath): number | undefined {
-  const value = lookupField(body, path);
-  return typeof value === 'number' ? value : undefined;
-}
-
-/**
- * What the rules read of `body`, and nothing else: an object in which `lookupField(result, p)` equals
- * `lookupField(body, p)` for each of `paths` (an array on the way becomes an object with the index as key,
- * which the lookup reads alike). The hot path keeps readings across its awaits; cut down like this, a
- * batch in flight holds a few numbers per reading instead of whole payloads.
- */
-export function projectFields(body: unknown, paths: readonly FieldPath[]): Record<string, unknown> {
-  const projection: Record<string, unknown> = {};
-  for (const path of paths) {
-    const value = lookupField(body, path);
-    if (value === undefined) continue;
-    let node = projection;
-    const last = path.segments.length - 1;
-    for (let i = 0; i < last; i++) {
-      const segment = path.segments[i]!;
-      let next = Object.hasOwn(node, segment) ? node[segment] : undefined;
-      if (next === undefined) setOwn(node, segment, (next = {}));
-      node = next as Record<string, unknown>;
-    }
-    setOwn(node, path.segments[last]!, value);
-  }
-  return projection;
-}
-
-/** An own data property, even for `__proto__` (a plain assignment would set the prototype). */
-function setOwn(node: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__')
-    Object.defineProperty(node, key, { value, writable: true, enumerable: true, configurable: true });
-  else node[key] = value;
-}

@@ -18,9 +18,8 @@ import type { Logger } from 'pino';
 import type { TelemetryRecord } from '@iot-ingest/contracts';
 import { transitionKey, webhookBody } from './alerts.js';
 import type { HotSettings } from './config.js';
-import { projectFields } from './field.js';
-import type { FieldPath } from './field.js';
-import { applyReadings, newDeviceState, nextStaleDeadlineMs, sweepDevice } from './engine.js';
+import type { RuleSet } from './rules.js';
+import { applyReadings, newDeviceState, nextStaleDeadlineMs, readFields, sweepDevice } from './engine.js';
 import type { ApplyStats, DeviceHotState, HotReading, OutboxEntry, Transition } from './engine.js';
 import type { HotStore, StoredState } from './store.js';
 import { nextRetryDelayMs, postWithRetry } from './webhook.js';
@@ -89,7 +88,7 @@ export class HotProcessor {
   processRecords(records: readonly TelemetryRecord[], log: Logger): Promise<BatchResult> {
     if (!this.hasRules || records.length === 0)
       return Promise.resolve({ applied: 0, duplicates: 0, late: 0, devices: 0, transitions: 0, conflicts: 0 });
-    return this.processReadings(readingsByDevice(records, this.options.settings.ruleSet.fields), log);
+    return this.processReadings(readingsByDevice(records, this.options.settings.ruleSet), log);
   }
 
   private async processReadings(byDevice: Map<string, HotReading[]>, log: Logger): Promise<BatchResult> {
@@ -471,13 +470,10 @@ export function nextDueMs(
 }
 
 /**
- * The records as the engine reads them, per device (in partition order), each body cut down to the rules'
- * fields; a record that cannot be placed in time is left out.
+ * The records as the engine reads them (each body's values of the rules' fields, not the body), per device
+ * in partition order; a record that cannot be placed in time is left out.
  */
-export function readingsByDevice(
-  records: readonly TelemetryRecord[],
-  fields: readonly FieldPath[],
-): Map<string, HotReading[]> {
+export function readingsByDevice(records: readonly TelemetryRecord[], ruleSet: RuleSet): Map<string, HotReading[]> {
   const byDevice = new Map<string, HotReading[]>();
   // The readings of one event (an envelope's) share its enqueuedAt: parse each time once.
   let lastIso: string | undefined;
@@ -488,7 +484,7 @@ export function readingsByDevice(
       lastMs = Date.parse(lastIso);
     }
     if (!Number.isFinite(lastMs)) continue;
-    const reading = toHotReading(record, lastMs, fields);
+    const reading = toHotReading(record, lastMs, ruleSet);
     let list = byDevice.get(reading.deviceId);
     if (!list) byDevice.set(reading.deviceId, (list = []));
     list.push(reading);
@@ -497,7 +493,7 @@ export function readingsByDevice(
 }
 
 /** A record as the engine reads it. */
-function toHotReading(record: TelemetryRecord, enqueuedAtMs: number, fields: readonly FieldPath[]): HotReading {
+function toHotReading(record: TelemetryRecord, enqueuedAtMs: number, ruleSet: RuleSet): HotReading {
   return {
     id: record.id,
     deviceId: record.deviceId,
@@ -505,6 +501,6 @@ function toHotReading(record: TelemetryRecord, enqueuedAtMs: number, fields: rea
     sequenceNumber: record.sequenceNumber,
     index: record.index,
     enqueuedAtMs,
-    body: record.body === undefined ? undefined : projectFields(record.body, fields),
+    fields: readFields(record.body, ruleSet),
   };
 }

@@ -64,7 +64,7 @@ export interface RuleSet {
   readonly thresholds: readonly ThresholdRule[];
   readonly windows: readonly WindowRule[];
   readonly stale: readonly StaleRule[];
-  /** The distinct field paths the rules read (what a reading's body is cut down to, `projectFields`). */
+  /** The distinct field paths the rules read: what the engine takes of a reading's body (`readFields`). */
   readonly fields: readonly FieldPath[];
 }
 

@@ -13,7 +13,7 @@ import type { CosmosServer } from '../../devstack/cosmos/index.js';
 import { mergeConnection } from '../../contracts/connections.js';
 import { cosmosClientOptions } from '../../contracts/cosmos.js';
 import { HotStore } from '../../functions/hot/store.js';
-import { applyReadings, newDeviceState } from '../../functions/hot/engine.js';
+import { applyReadings, readFields, newDeviceState } from '../../functions/hot/engine.js';
 import { parseRules } from '../../functions/hot/rules.js';
 
 const BIN = path.resolve('cli/bin/iot-ingest.js');
@@ -54,7 +54,7 @@ describe('iot-ingest alerts (spawned CLI against the Cosmos DB server)', () => {
       sequenceNumber: seq,
       index: 0,
       enqueuedAtMs: t0 + seq * 1000,
-      body: { t },
+      fields: readFields({ t }, parsed.ruleSet),
     });
     // dev-1: raised then resolved; dev-2: raised, still open (the newest alert).
     const one = applyReadings(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyReadings, newDeviceState, nextStaleDeadlineMs, sweepDevice } from '../../../../functions/hot/engine.js';
+import { applyReadings, newDeviceState, nextStaleDeadlineMs, readFields, sweepDevice } from '../../../../functions/hot/engine.js';
 import type { ApplyStats, DeviceHotState, HotReading, Transition } from '../../../../functions/hot/engine.js';
 import { parseRules } from '../../../../functions/hot/rules.js';
 import type { RuleSet } from '../../../../functions/hot/rules.js';
@@ -13,12 +13,15 @@ function rules(list: unknown[]): RuleSet {
   return result.ruleSet;
 }
 
+/** A reading with its JSON body; `run` reads the rule set's fields of it, as the processor does. */
+type TestReading = Omit<HotReading, 'fields'> & { readonly body: unknown };
+
 let seq = 0;
 function reading(
   body: unknown,
   atMs: number,
   options: { deviceId?: string; partition?: string; sequenceNumber?: number; index?: number } = {},
-): HotReading {
+): TestReading {
   const sequenceNumber = options.sequenceNumber ?? seq++;
   const partition = options.partition ?? '0';
   return {
@@ -32,9 +35,10 @@ function reading(
   };
 }
 
-function run(ruleSet: RuleSet, readings: HotReading[], state: DeviceHotState = newDeviceState('dev-1')) {
+function run(ruleSet: RuleSet, readings: TestReading[], state: DeviceHotState = newDeviceState('dev-1')) {
   const stats: ApplyStats = { applied: 0, duplicates: 0, late: 0 };
-  const result = applyReadings(state, readings, ruleSet, stats);
+  const hot = readings.map(({ body, ...r }): HotReading => ({ ...r, fields: readFields(body, ruleSet) }));
+  const result = applyReadings(state, hot, ruleSet, stats);
   return { ...result, stats };
 }
 
@@ -109,6 +113,21 @@ describe('threshold rule', () => {
       ['fault', 'raised', 'fault', '2026-11-23T10:00:00.001Z'],
       ['fault', 'resolved', 'run', '2026-11-23T10:00:00.002Z'],
     ]);
+  });
+});
+
+describe('what the engine takes of a reading', () => {
+  it('each distinct field once, shared by the rules that read it, and nothing else of the body', () => {
+    const ruleSet = rules([
+      { id: 'hot', field: 't', op: '>', value: 30 },
+      { id: 'avg', field: 't', op: '>', value: 25, window: { seconds: 10, agg: 'avg' } },
+      { id: 'mode', field: 'state.mode', op: '==', value: 'fault' },
+      { id: 'silent', staleSeconds: 60 },
+    ]);
+    expect(ruleSet.fields.map((f) => f.text)).toEqual(['t', 'state.mode']);
+    expect(readFields({ t: 31, state: { mode: 'run' }, payload: 'x'.repeat(1000) }, ruleSet)).toEqual([31, 'run']);
+    expect(readFields({ t: { nested: 1 } }, ruleSet)).toEqual([undefined, undefined]);
+    expect(readFields(undefined, ruleSet)).toEqual([undefined, undefined]);
   });
 });
 
