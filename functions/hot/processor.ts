@@ -6,13 +6,20 @@
  * Order of effects (what makes a crash at any point harmless):
  * 1. state saved with its new transitions in the outbox, each leased for OUTBOX_LEASE_MS so the sweep on
  *    another host leaves them to us, together with their alert documents (one transactional batch per
- *    device) — conditional on the etag (conflict: re-read, re-apply; the positions skip what the other
- *    writer already applied, and the losing write stored no alert);
+ *    device with new alerts, one bulk request for the other devices) — conditional on the etag (conflict:
+ *    re-read, re-apply; the positions skip what the other writer already applied, and the losing write
+ *    stored no alert);
  * 2. webhook POSTs, a few quick attempts;
- * 3. state saved again without what was delivered (what still waits carries its next attempt time, and
- *    the sweep retries it).
+ * 3. what they did to the outbox (delivered: gone; failed: its next attempt time) goes with the device's
+ *    next state write — the next batch's, or any other write this processor makes — and a timer writes it
+ *    after OUTBOX_WRITE_DELAY_MS if none came, so a batch with alerts costs no request more than one without.
  * Dying after 1 leaves the deliveries in the stored outbox (the sweep does them after the lease); after
- * 2, at worst a notification is delivered twice (same `x-iot-ingest-alert-id`). Nothing raises twice.
+ * 2, before 3 is written, at worst a notification is delivered twice (same `x-iot-ingest-alert-id`).
+ * Nothing raises twice.
+ *
+ * Per batch the work is in memory: the records are read into HotReadings (the rules' fields only) before
+ * the first await, the engine applies each device's readings to its cached state in one pass, and one
+ * round of writes stores the result.
  */
 import type { Logger } from 'pino';
 import type { TelemetryRecord } from '@iot-ingest/contracts';
@@ -298,7 +305,7 @@ export class HotProcessor {
     this.outboxTimer.unref();
   }
 
-  /** Store and deliver the chosen outbox entries of these devices, then save what is left of each outbox. */
+  /** Store and deliver the chosen outbox entries of these devices; what is left of each outbox waits for the next write. */
   private async flush(
     deviceIds: readonly string[],
     chosen: (entry: OutboxEntry) => boolean,

@@ -10,7 +10,8 @@
  *
  * Requests per trigger batch: one bulk read of the devices not cached, one bulk conditional write of the
  * changed states — a device with new alerts writes its state and their documents in one transactional
- * batch instead — and, only when alerts were delivered, one more state write without them.
+ * batch instead (in parallel). What the webhook deliveries change in an outbox rides on the next write
+ * (processor.ts).
  */
 import type { Container, JSONObject, OperationInput } from '@azure/cosmos';
 import { BulkOperationType } from '@azure/cosmos';
