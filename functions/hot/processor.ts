@@ -62,6 +62,8 @@ export interface HotProcessorOptions {
   readonly now?: () => number;
   /** Inline webhook backoff (tests shorten it). */
   readonly inlineBackoffMs?: readonly number[];
+  /** OUTBOX_WRITE_DELAY_MS unless given (tests lengthen it). */
+  readonly outboxWriteDelayMs?: number;
 }
 
 export class HotProcessor {
@@ -301,7 +303,7 @@ export class HotProcessor {
         // a delivery after its lease (same x-iot-ingest-alert-id).
         (err: unknown) => log.debug({ err: (err as Error).message }, 'hot outbox updates not written; they wait'),
       );
-    }, OUTBOX_WRITE_DELAY_MS);
+    }, this.options.outboxWriteDelayMs ?? OUTBOX_WRITE_DELAY_MS);
     this.outboxTimer.unref();
   }
 

@@ -275,12 +275,45 @@ describe('hotPath and hotSweep against the Cosmos DB server and an HTTP webhook 
     expect(runtime.counters.webhookFailed).toBe(1);
   });
 
+  it('a batch with alerts costs one round of writes: what its POSTs did to the outbox goes with the next batch', async () => {
+    const runtime = newRuntime();
+    const store = new CountingStore(() => runtime.alertsContainer());
+    const processor = new HotProcessor({
+      settings: runtime.config.hot,
+      store,
+      counters: runtime.counters,
+      outboxWriteDelayMs: 60_000, // the timer stays out of this
+    });
+    const stored = async () =>
+      (await runtime.alertsContainer().item('hot-state:dev-o', 'dev-o').read<StateDocument>()).resource!;
+    const t0 = Date.parse('2026-11-23T14:00:00Z');
+    await processor.processRecords(recordsOf(events('dev-o', [20, 35], t0)), functionsLogger);
+    expect(store.saves).toBe(1);
+    expect(delivered('dev-o').map((r) => r.body.state)).toEqual(['raised']);
+    // Delivered, but the stored outbox still lists it (leased to this host) until the next write.
+    expect((await stored()).outbox.map((e) => e.transition.state)).toEqual(['raised']);
+
+    await processor.processRecords(recordsOf(events('dev-o', [36], t0 + 2000)), functionsLogger);
+    expect(store.saves).toBe(2);
+    expect((await stored()).outbox).toEqual([]);
+    expect(await alerts('dev-o')).toMatchObject([{ rule: 'too-hot', state: 'raised', value: 35 }]);
+  });
+
   it('an empty rule set leaves the hot path idle', async () => {
     const runtime = newRuntime({ HOT_RULES: '{"rules":[]}' });
     await invoke(createHotPathHandler(runtime), events('dev-idle', [99], Date.now()));
     expect(await alerts('dev-idle')).toEqual([]);
   });
 });
+
+/** The store, counting its state writes (each is one round of Cosmos requests). */
+class CountingStore extends HotStore {
+  saves = 0;
+  override save(...args: Parameters<HotStore['save']>): ReturnType<HotStore['save']> {
+    this.saves++;
+    return super.save(...args);
+  }
+}
 
 /** Records as the trigger's reader makes them (one per plain message). */
 function recordsOf(list: ReceivedEventData[]) {
