@@ -45,4 +45,3 @@ export function lookupField(body: unknown, path: FieldPath): FieldValue | undefi
   if (typeof current === 'string' || typeof current === 'boolean') return current;
   return undefined;
 }
-

@@ -289,7 +289,11 @@ export class HotProcessor {
     if (deviceIds.length === 0) return;
     const current = await this.states(deviceIds);
     await this.saveAll(
-      deviceIds.map((deviceId) => ({ deviceId, state: current.get(deviceId)!.state, etag: current.get(deviceId)!.etag })),
+      deviceIds.map((deviceId) => ({
+        deviceId,
+        state: current.get(deviceId)!.state,
+        etag: current.get(deviceId)!.etag,
+      })),
     );
   }
 
@@ -433,7 +437,10 @@ function addStats(into: ApplyStats, from: ApplyStats): void {
 }
 
 /** The state with the outbox updates applied (entries by transition key: removed, or replaced). */
-function withOutboxUpdates(state: DeviceHotState, updates: ReadonlyMap<string, OutboxEntry | null> | undefined): DeviceHotState {
+function withOutboxUpdates(
+  state: DeviceHotState,
+  updates: ReadonlyMap<string, OutboxEntry | null> | undefined,
+): DeviceHotState {
   if (!updates || updates.size === 0) return state;
   let changed = false;
   const outbox: OutboxEntry[] = [];

@@ -84,9 +84,7 @@ export function ruleSetOf(rules: readonly Rule[]): RuleSet {
     thresholds: rules.filter((r): r is ThresholdRule => r.kind === 'threshold'),
     windows: rules.filter((r): r is WindowRule => r.kind === 'window'),
     stale: rules.filter((r): r is StaleRule => r.kind === 'stale'),
-    fields: [
-      ...new Map(rules.flatMap((r) => (r.kind === 'stale' ? [] : [[r.field.text, r.field] as const]))).values(),
-    ],
+    fields: [...new Map(rules.flatMap((r) => (r.kind === 'stale' ? [] : [[r.field.text, r.field] as const]))).values()],
   });
 }
 

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { applyReadings, newDeviceState, nextStaleDeadlineMs, readFields, sweepDevice } from '../../../../functions/hot/engine.js';
+import {
+  applyReadings,
+  newDeviceState,
+  nextStaleDeadlineMs,
+  readFields,
+  sweepDevice,
+} from '../../../../functions/hot/engine.js';
 import type { ApplyStats, DeviceHotState, HotReading, Transition } from '../../../../functions/hot/engine.js';
 import { parseRules } from '../../../../functions/hot/rules.js';
 import type { RuleSet } from '../../../../functions/hot/rules.js';
