@@ -50,7 +50,22 @@ export function sourcesDigest(objects: readonly StoredFile[]): string {
 }
 
 export async function listPartitionHours(cold: ContainerClient, parquet: ContainerClient, prefix: string): Promise<PartitionHour[]> {
-  const groups = new Map<string, { prefix: string; partition: string; jsonl: Array<StoredFile & { rollover: number }> }>();
+  // The two listings are independent: side by side.
+  const [groups, compacted] = await Promise.all([listJsonLines(cold, prefix), listParquet(parquet, prefix)]);
+  return [...groups.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, group]) => {
+      const jsonl = group.jsonl.sort((a, b) => a.rollover - b.rollover || a.name.localeCompare(b.name)).map(({ name, etag, sizeBytes }) => ({ name, etag, sizeBytes }));
+      const sources = sourcesDigest(jsonl);
+      const file = compacted.get(key);
+      return { prefix: group.prefix, partition: group.partition, jsonl, parquet: file, sources, compacted: file?.sources === sources };
+    });
+}
+
+type JsonLinesGroups = Map<string, { prefix: string; partition: string; jsonl: Array<StoredFile & { rollover: number }> }>;
+
+async function listJsonLines(cold: ContainerClient, prefix: string): Promise<JsonLinesGroups> {
+  const groups: JsonLinesGroups = new Map();
   for await (const blob of cold.listBlobsFlat({ prefix })) {
     const match = OBJECT_NAME.exec(blob.name);
     if (!match) continue;
@@ -60,6 +75,10 @@ export async function listPartitionHours(cold: ContainerClient, parquet: Contain
     if (!group) groups.set(key, (group = { prefix: hour, partition, jsonl: [] }));
     group.jsonl.push({ name: blob.name, etag: blob.properties.etag ?? '', sizeBytes: blob.properties.contentLength ?? 0, rollover: legacyLast === undefined ? Number(rollover ?? 0) : -1 });
   }
+  return groups;
+}
+
+async function listParquet(parquet: ContainerClient, prefix: string): Promise<Map<string, StoredFile & { sources: string | undefined }>> {
   const compacted = new Map<string, StoredFile & { sources: string | undefined }>();
   try {
     for await (const blob of parquet.listBlobsFlat({ prefix, includeMetadata: true })) {
@@ -76,12 +95,5 @@ export async function listPartitionHours(cold: ContainerClient, parquet: Contain
     // No Parquet container yet (nothing compacted so far): every partition-hour reads its JSON Lines.
     if ((err as { statusCode?: number }).statusCode !== 404) throw err;
   }
-  return [...groups.entries()]
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([key, group]) => {
-      const jsonl = group.jsonl.sort((a, b) => a.rollover - b.rollover || a.name.localeCompare(b.name)).map(({ name, etag, sizeBytes }) => ({ name, etag, sizeBytes }));
-      const sources = sourcesDigest(jsonl);
-      const file = compacted.get(key);
-      return { prefix: group.prefix, partition: group.partition, jsonl, parquet: file, sources, compacted: file?.sources === sources };
-    });
+  return compacted;
 }
