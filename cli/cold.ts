@@ -2,8 +2,10 @@
  * `query cold`: per (partition, hour) of the time range, the hour's Parquet file when the compactor made
  * it from the objects as they are now, else its JSON Lines objects (@iot-ingest/cold decides). Files are
  * kept in a local cache keyed by blob name and ETag, so a repeated query downloads only what changed
- * (progress on stderr), then the analyst's SQL runs with DuckDB over the `telemetry` view. A summary line
- * on stderr says how many files were read and downloaded. `cold compact` is here too.
+ * (progress on stderr). A partition-hour read from JSON Lines is parsed once per version: DuckDB converts
+ * its objects to a local Parquet file with the record types, cached under the digest of the objects' names
+ * and ETags, so the analyst's SQL only ever scans Parquet (the `telemetry` view). A summary line on stderr
+ * says how many files were read and downloaded. `cold compact` is here too.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -13,12 +15,13 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import type { ContainerClient } from '@azure/storage-blob';
 import { HOUR_MS, compactHour, isClosedHour, listPartitionHours } from '@iot-ingest/cold';
 import type { PartitionCompaction, StoredFile } from '@iot-ingest/cold';
-import { loadDuckDb, openSandboxedDuckDb, rawSource, telemetryViewSql } from './duckdb.js';
+import { detectColumnsSql, loadDuckDb, openSandboxedDuckDb, telemetryViewSql, toParquetSql } from './duckdb.js';
+import type { DuckDbModule } from './duckdb.js';
 import type { StorageTarget } from './endpoints.js';
 import { oneLine } from './errors.js';
 import { createProgress } from './progress.js';
 import type { ProgressStream } from './progress.js';
-import { prefixesFor } from './time-range.js';
+import { hourInRange, hourWithin, prefixesFor } from './time-range.js';
 import type { TimeRange } from './time-range.js';
 
 export interface ColdQuery {
@@ -50,7 +53,9 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 const LIST_CONCURRENCY = 8;
-const DOWNLOAD_CONCURRENCY = 4;
+const DOWNLOAD_CONCURRENCY = 8;
+/** Conversions at a time: DuckDB reads one gzip file with one thread. */
+const CONVERT_CONCURRENCY = 4;
 
 // A person is waiting: retry transient errors briefly instead of the SDK's 4 tries 4 s apart.
 const RETRY_OPTIONS = { maxTries: 3, retryDelayInMs: 250, maxRetryDelayInMs: 2_000 };
@@ -65,18 +70,20 @@ async function containerClients(target: StorageTarget, parquetContainer: string)
   return { cold: service.getContainerClient(target.container), parquet: service.getContainerClient(parquetContainer) };
 }
 
-/** Runs `work` over `items` with at most `limit` at a time, keeping the input order of results. */
-async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i]!);
+/** Runs at most `limit` of the given tasks at a time, in the order they are handed in. */
+function limiter(limit: number): <R>(work: () => Promise<R>) => Promise<R> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async <R>(work: () => Promise<R>): Promise<R> => {
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await work();
+    } finally {
+      running--;
+      waiting.shift()?.();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 function storageError(err: unknown, target: StorageTarget): Error {
@@ -93,97 +100,169 @@ interface QueryFile extends StoredFile {
   readonly kind: 'parquet' | 'jsonl';
 }
 
-/** What the range reads: per partition-hour the current Parquet file, else its JSON Lines objects. */
-export async function listRangeFiles(cold: ContainerClient, parquet: ContainerClient, range: TimeRange): Promise<QueryFile[]> {
-  const perPrefix = await mapLimited(prefixesFor(range), LIST_CONCURRENCY, (prefix) => listPartitionHours(cold, parquet, prefix));
-  return perPrefix.flat().flatMap((hour): QueryFile[] =>
-    hour.compacted && hour.parquet
-      ? [{ ...hour.parquet, container: parquet, kind: 'parquet' }]
-      : hour.jsonl.map((o) => ({ ...o, container: cold, kind: 'jsonl' as const })),
-  );
+/** What one partition-hour of the range is read from: its current Parquet file, else its JSON Lines objects. */
+export interface PartitionHourRead {
+  readonly prefix: string;
+  readonly partition: string;
+  /** Digest of the JSON Lines objects' names and ETags (a JSON Lines read's version). */
+  readonly sources: string;
+  readonly files: readonly QueryFile[];
 }
 
+export async function listRangeReads(cold: ContainerClient, parquet: ContainerClient, range: TimeRange): Promise<PartitionHourRead[]> {
+  const lists = limiter(LIST_CONCURRENCY);
+  const perPrefix = await Promise.all(prefixesFor(range).map((prefix) => lists(() => listPartitionHours(cold, parquet, prefix))));
+  return perPrefix.flat().filter((hour) => hourInRange(hour.prefix, range)).map((hour) => ({
+    prefix: hour.prefix,
+    partition: hour.partition,
+    sources: hour.sources,
+    files:
+      hour.compacted && hour.parquet
+        ? [{ ...hour.parquet, container: parquet, kind: 'parquet' as const }]
+        : hour.jsonl.map((o) => ({ ...o, container: cold, kind: 'jsonl' as const })),
+  }));
+}
+
+const digest = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 24);
+
 /**
- * The cached copy of a blob version: `<cache>/<digest of container URL + name>-<digest of ETag>.<ext>`.
- * A new version of the same name replaces the old one (an open hour's object grows).
+ * A cache entry `<cache>/<key>-<digest of version>.<ext>`: the path, and whether it exists. Once a new
+ * version is in place (`replaceOlder`), older versions of the same key are removed (an open hour grows).
  */
+async function cacheEntry(dir: string, key: string, version: string, ext: string): Promise<{ path: string; present: boolean }> {
+  const target = path.join(dir, `${key}-${digest(version)}${ext}`);
+  return { path: target, present: await stat(target).then(() => true, () => false) };
+}
+
+async function replaceOlder(dir: string, key: string, current: string): Promise<void> {
+  for (const old of await readdir(dir)) {
+    // Another query may be writing a `.partial` of this key right now: leave those alone.
+    if (old.startsWith(`${key}-`) && !old.endsWith('.partial') && path.join(dir, old) !== current) await rm(path.join(dir, old), { force: true });
+  }
+}
+
+/** The cached copy of a blob version (written under a temporary name, renamed when complete). */
 async function cachedFile(dir: string, file: QueryFile): Promise<{ path: string; downloaded: boolean }> {
-  const digest = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 24);
   const key = digest(`${file.container.url}/${file.name}`);
-  const target = path.join(dir, `${key}-${digest(file.etag)}${file.kind === 'parquet' ? '.parquet' : '.jsonl.gz'}`);
-  if (await stat(target).then((s) => s.size === file.sizeBytes, () => false)) return { path: target, downloaded: false };
-  const partial = `${target}.${process.pid}.partial`;
+  const entry = await cacheEntry(dir, key, file.etag, file.kind === 'parquet' ? '.parquet' : '.jsonl.gz');
+  if (entry.present) return { path: entry.path, downloaded: false };
+  const partial = `${entry.path}.${process.pid}.partial`;
   // Under the listed ETag: a file that moved meanwhile fails here rather than mixing versions.
   await file.container.getBlobClient(file.name).downloadToFile(partial, 0, undefined, { conditions: { ifMatch: file.etag } });
-  await rename(partial, target);
-  for (const old of await readdir(dir)) {
-    // Another query may be downloading a `.partial` of this name right now: leave those alone.
-    if (old.startsWith(`${key}-`) && !old.endsWith('.partial') && path.join(dir, old) !== target) await rm(path.join(dir, old), { force: true });
+  await rename(partial, entry.path);
+  await replaceOlder(dir, key, entry.path);
+  return { path: entry.path, downloaded: true };
+}
+
+type Connection = Awaited<ReturnType<Awaited<ReturnType<DuckDbModule['DuckDBInstance']['create']>>['connect']>>;
+
+/**
+ * A partition-hour's JSON Lines objects as one local Parquet file with the record columns, made once per
+ * version (the objects' names and ETags) and then reused.
+ */
+async function convertedJsonLines(dir: string, connection: Connection, cold: ContainerClient, read: PartitionHourRead, local: readonly string[]): Promise<string> {
+  const key = `jsonl-${digest(`${cold.url}/${read.prefix}p${read.partition}`)}`;
+  const entry = await cacheEntry(dir, key, read.sources, '.parquet');
+  if (entry.present) return entry.path;
+  const partial = `${entry.path}.${process.pid}.partial`;
+  try {
+    const described = await connection.runAndReadAll(detectColumnsSql(local));
+    const rawColumns = new Map(described.getRowObjectsJson().map((r) => [String(r.column_name), String(r.column_type)] as const));
+    await connection.run(toParquetSql(local, rawColumns, partial));
+  } catch (err) {
+    await rm(partial, { force: true });
+    throw new Error(`cannot read the cold blobs of ${read.prefix}p${read.partition} as JSON Lines: ${oneLine(err)}`, { cause: err });
   }
-  return { path: target, downloaded: true };
+  await rename(partial, entry.path);
+  await replaceOlder(dir, key, entry.path);
+  return entry.path;
 }
 
 export async function runColdQuery(query: ColdQuery): Promise<QueryResult> {
-  // Fail on a missing DuckDB before any download.
-  const duckdb = await loadDuckDb();
+  // DuckDB loads while the range is listed; a missing DuckDB still fails before any download.
+  const loading = loadDuckDb();
+  loading.catch(() => undefined);
   const { cold, parquet } = await containerClients(query.storage, query.parquetContainer);
-  let files: QueryFile[];
+  let reads: PartitionHourRead[];
   try {
-    files = await listRangeFiles(cold, parquet, query.range);
+    reads = await listRangeReads(cold, parquet, query.range);
   } catch (err) {
     throw storageError(err, query.storage);
   }
+  const duckdb = await loading;
 
   const dir = path.join(query.cacheDir ?? cacheDir(), 'cold');
   await mkdir(dir, { recursive: true });
+  const files = reads.flatMap((r) => r.files);
   const progress = createProgress(query.progressStream, files.length);
-  let local: Array<{ path: string; downloaded: boolean; kind: QueryFile['kind']; sizeBytes: number }>;
+  const downloads = limiter(DOWNLOAD_CONCURRENCY);
+  const conversions = limiter(CONVERT_CONCURRENCY);
+  const downloaded: QueryFile[] = [];
+  // Created while the first files download (it takes a moment); the first conversion waits for it.
+  const instance = duckdb.DuckDBInstance.create(':memory:', {
+    // Everything needed (json, parquet, icu) is built in; never reach for the network.
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+    allow_community_extensions: 'false',
+  });
+  instance.catch(() => undefined);
   try {
-    local = await mapLimited(files, DOWNLOAD_CONCURRENCY, async (file) => {
-      const cached = await cachedFile(dir, file);
-      progress.advance(file.sizeBytes);
-      return { ...cached, kind: file.kind, sizeBytes: file.sizeBytes };
-    });
-  } catch (err) {
-    throw storageError(err, query.storage);
-  } finally {
-    progress.done();
-  }
-  const jsonlFiles = local.filter((f) => f.kind === 'jsonl').map((f) => f.path);
-  const parquetFiles = local.filter((f) => f.kind === 'parquet').map((f) => f.path);
-  const downloaded = local.filter((f) => f.downloaded);
-  const summary = {
-    parquet: parquetFiles.length,
-    jsonl: jsonlFiles.length,
-    downloaded: downloaded.length,
-    downloadedBytes: downloaded.reduce((n, f) => n + f.sizeBytes, 0),
-  };
+    // Per partition-hour: its files from the cache or the store, then (JSON Lines) its conversion, which
+    // runs on DuckDB's threads while other downloads go on. JSON Lines first: they take longest.
+    const ordered = [...reads].sort((a, b) => Number(a.files[0]?.kind === 'parquet') - Number(b.files[0]?.kind === 'parquet'));
+    const parquetFiles = await Promise.all(
+      ordered.map(async (read) => {
+        const local = await Promise.all(
+          read.files.map((file) =>
+            downloads(async () => {
+              const cached = await cachedFile(dir, file).catch((err: unknown) => {
+                throw storageError(err, query.storage);
+              });
+              if (cached.downloaded) downloaded.push(file);
+              progress.advance(file.sizeBytes);
+              return cached.path;
+            }),
+          ),
+        );
+        const whole = hourWithin(read.prefix, query.range);
+        if (read.files[0]?.kind === 'parquet') return { path: local[0] as string, whole };
+        return conversions(async () => {
+          const connection = await (await instance).connect();
+          try {
+            return { path: await convertedJsonLines(dir, connection, cold, read, local), whole };
+          } finally {
+            connection.closeSync();
+          }
+        });
+      }),
+    ).finally(() => progress.done());
 
-  // The analyst's SQL can read these files and nothing else (cli/duckdb.ts).
-  const { connection, close } = await openSandboxedDuckDb(duckdb, [...jsonlFiles, ...parquetFiles]);
-  try {
-    let rawColumns: Map<string, string> | undefined;
-    if (jsonlFiles.length > 0) {
-      try {
-        const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${rawSource(jsonlFiles)}`);
-        rawColumns = new Map(described.getRowObjectsJson().map((r) => [String(r.column_name), String(r.column_type)] as const));
-      } catch (err) {
-        throw new Error(`cannot read the cold blobs as JSON Lines: ${oneLine(err)}`, { cause: err });
-      }
-    }
-    await connection.run(telemetryViewSql(jsonlFiles, rawColumns, query.range, query.deviceId, parquetFiles));
-    let reader;
+    // The analyst's SQL can read these files and nothing else (cli/duckdb.ts); the conversions above are
+    // the CLI's own SQL, writing only into the cache.
+    const { connection, close } = await openSandboxedDuckDb(duckdb, parquetFiles.map((f) => f.path));
     try {
-      reader = await connection.runAndReadAll(query.sql);
-    } catch (err) {
-      throw new Error(`SQL error: ${oneLine(err)}`, { cause: err });
+      await connection.run(telemetryViewSql(parquetFiles, query.range, query.deviceId));
+      let reader;
+      try {
+        reader = await connection.runAndReadAll(query.sql);
+      } catch (err) {
+        throw new Error(`SQL error: ${oneLine(err)}`, { cause: err });
+      }
+      const columns = reader.columnNames();
+      const types = reader.columnTypes().map((t) => ({ alias: t.alias, name: t.toString() }));
+      const rows = reader.getRowsJson();
+      const summary = {
+        parquet: files.filter((f) => f.kind === 'parquet').length,
+        jsonl: files.filter((f) => f.kind === 'jsonl').length,
+        downloaded: downloaded.length,
+        downloadedBytes: downloaded.reduce((n, f) => n + f.sizeBytes, 0),
+      };
+      return { columns, rows: rows.map((values) => rowObject(columns, types, values)), files: summary };
+    } finally {
+      close();
     }
-    const columns = reader.columnNames();
-    const types = reader.columnTypes().map((t) => ({ alias: t.alias, name: t.toString() }));
-    const rows = reader.getRowsJson();
-    return { columns, rows: rows.map((values) => rowObject(columns, types, values)), files: summary };
   } finally {
-    close();
+    (await instance.catch(() => undefined))?.closeSync();
   }
 }
 

@@ -1,9 +1,12 @@
 /**
- * DuckDB for `query cold`: loading the optional `@duckdb/node-api`, and the `telemetry` view over
- * downloaded cold blobs. The view has the record fields of contracts §5 with fixed types whatever the
- * files hold (a field no file has is NULL; `body` and `properties` are always JSON, since bodies differ
- * from device to device), plus any extra fields as DuckDB read them, filtered to [from, to) on
- * `enqueuedAt` (the field the blob layout partitions by) and to one device when asked.
+ * DuckDB for `query cold`: loading the optional `@duckdb/node-api`, turning a partition-hour's JSON Lines
+ * into a local Parquet file with the record types (once per version: cli/cold.ts caches it), and the
+ * `telemetry` view over local Parquet files. Every file the view reads has the record fields of contracts
+ * §5 with the same fixed types — the compactor's files by construction (cold/parquet.ts), converted JSON
+ * Lines by the casts here (a field no record has is NULL; `body` and `properties` are JSON, since bodies
+ * differ from device to device; a field the record type does not list is a JSON column of its own, as in
+ * the compactor's files) — so the view is one `read_parquet`, filtered to [from, to) on `enqueuedAt` (the
+ * field the blob layout partitions by) and to one device when asked.
  */
 import type * as DuckDb from '@duckdb/node-api';
 import type { TimeRange } from './time-range.js';
@@ -106,43 +109,62 @@ function castExpression(name: string, type: string, sourceType: string | undefin
 }
 
 /**
- * SQL for the `telemetry` view. `rawColumns` are the columns (name → DuckDB type) of the files as read
- * by `read_json_auto`; undefined when there are no files (an empty view with the record columns).
+ * The projection that gives JSON Lines read by `read_json_auto` (columns `rawColumns`, name → DuckDB type)
+ * the record columns and types, then any other field as JSON.
  */
-export function telemetryViewSql(
-  files: readonly string[],
-  rawColumns: ReadonlyMap<string, string> | undefined,
-  range: TimeRange,
-  deviceId?: string,
-  parquetFiles: readonly string[] = [],
-): string {
-  const sources: string[] = [];
-  if (rawColumns !== undefined && files.length > 0) {
-    const known = new Set(RECORD_COLUMNS.map(([name]) => name));
-    const projections = [
-      ...RECORD_COLUMNS.map(([name, type]) => castExpression(name, type, rawColumns.get(name))),
-      ...[...rawColumns.keys()].filter((name) => !known.has(name)).map(sqlIdent),
-    ];
-    sources.push(`SELECT ${projections.join(', ')} FROM ${rawSource(files)}`);
-  }
-  // The compactor's Parquet files already have the record columns with these types.
-  if (parquetFiles.length > 0) sources.push(`SELECT * FROM read_parquet([${parquetFiles.map(sqlString).join(', ')}], union_by_name = true)`);
-  if (sources.length === 0) {
+export function recordProjection(rawColumns: ReadonlyMap<string, string>): string {
+  const known = new Set(RECORD_COLUMNS.map(([name]) => name));
+  return [
+    ...RECORD_COLUMNS.map(([name, type]) => castExpression(name, type, rawColumns.get(name))),
+    ...[...rawColumns.keys()].filter((name) => !known.has(name)).map((name) => castExpression(name, 'JSON', rawColumns.get(name))),
+  ].join(', ');
+}
+
+/**
+ * `COPY` of JSON Lines files to one Parquet file with the record columns: the files are read with the
+ * columns `detectColumnsSql` found (each as JSON), so each line is parsed once and bodies stay as sent.
+ */
+export function toParquetSql(files: readonly string[], rawColumns: ReadonlyMap<string, string>, target: string): string {
+  const columns = [...rawColumns].map(([name, type]) => `${sqlString(name)}: ${sqlString(type)}`).join(', ');
+  const source = `read_json([${files.map(sqlString).join(', ')}], format = 'newline_delimited', columns = {${columns}})`;
+  return `COPY (SELECT ${recordProjection(rawColumns)} FROM ${source}) TO ${sqlString(target)} (FORMAT parquet, COMPRESSION zstd)`;
+}
+
+/** A local Parquet file with the record columns; `whole`: its hour lies inside the range (no row filter). */
+export interface ViewFile {
+  readonly path: string;
+  readonly whole: boolean;
+}
+
+/**
+ * SQL for the `telemetry` view over local Parquet files that all have the record columns. Only the files
+ * of the range's first and last hours are filtered on `enqueuedAt` (the others are inside it whole, and
+ * reading a column no query asked for is the cost here).
+ */
+export function telemetryViewSql(files: readonly ViewFile[], range: TimeRange, deviceId?: string): string {
+  if (files.length === 0) {
     const cols = RECORD_COLUMNS.map(([name, type]) => `CAST(NULL AS ${type}) AS ${sqlIdent(name)}`).join(', ');
     return `CREATE VIEW telemetry AS SELECT ${cols} WHERE false`;
   }
-  const filters = [
-    `${sqlIdent('enqueuedAt')} >= ${timestampLiteral(range.fromMs)}`,
-    `${sqlIdent('enqueuedAt')} < ${timestampLiteral(range.toMs)}`,
-    ...(deviceId !== undefined ? [`${sqlIdent('deviceId')} = ${sqlString(deviceId)}`] : []),
-  ];
-  return `CREATE VIEW telemetry AS SELECT * FROM (${sources.join(' UNION ALL BY NAME ')}) WHERE ${filters.join(' AND ')}`;
+  const known = RECORD_COLUMNS.map(([name]) => sqlIdent(name)).join(', ');
+  const inRange = `${sqlIdent('enqueuedAt')} >= ${timestampLiteral(range.fromMs)} AND ${sqlIdent('enqueuedAt')} < ${timestampLiteral(range.toMs)}`;
+  const scan = (group: readonly ViewFile[], filter: string | undefined): string =>
+    `SELECT * FROM read_parquet([${group.map((f) => sqlString(f.path)).join(', ')}], union_by_name = true)${filter ? ` WHERE ${filter}` : ''}`;
+  const whole = files.filter((f) => f.whole);
+  const edges = files.filter((f) => !f.whole);
+  const scans = [...(whole.length > 0 ? [scan(whole, undefined)] : []), ...(edges.length > 0 ? [scan(edges, inRange)] : [])];
+  // The record columns first, in contract order, then the extras (union_by_name: NULL where a file has none).
+  const device = deviceId !== undefined ? ` WHERE ${sqlIdent('deviceId')} = ${sqlString(deviceId)}` : '';
+  return `CREATE VIEW telemetry AS SELECT ${known}, * EXCLUDE (${known}) FROM (${scans.join(' UNION ALL BY NAME ')})${device}`;
 }
 
-/** The files as DuckDB reads them: newline-delimited JSON (gzip by extension), schema over all rows. */
-export function rawSource(files: readonly string[]): string {
+/**
+ * The top-level fields of every line of the files (name → DuckDB type; `maximum_depth = 1` keeps each one
+ * JSON, so nothing nested is inferred and a body is never re-serialised).
+ */
+export function detectColumnsSql(files: readonly string[]): string {
   return (
-    `read_json_auto([${files.map(sqlString).join(', ')}], format = 'newline_delimited', ` +
-    `union_by_name = true, sample_size = -1)`
+    `DESCRIBE SELECT * FROM read_json_auto([${files.map(sqlString).join(', ')}], format = 'newline_delimited', ` +
+    `union_by_name = true, sample_size = -1, maximum_depth = 1)`
   );
 }

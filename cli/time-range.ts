@@ -1,8 +1,8 @@
 /**
  * The cold path's time range: `--from`/`--to` as a half-open UTC interval [from, to), and the blob
  * prefixes that cover it in the Hive-style layout `year=YYYY/month=MM/day=DD/hour=HH/` (contracts §5,
- * hour of `enqueuedAt`). A whole day inside the range is one day prefix (one listing instead of 24);
- * partial days are listed hour by hour, so nothing outside the range is ever listed.
+ * hour of `enqueuedAt`): each day touched is one listing, and the hours of it outside the range are left
+ * out before anything is read.
  */
 export interface TimeRange {
   fromMs: number;
@@ -48,18 +48,30 @@ export function hourPrefix(ms: number): string {
   return `${dayPrefix(ms)}hour=${pad(new Date(ms).getUTCHours())}/`;
 }
 
-/** The prefixes whose blobs may hold records with enqueuedAt in [from, to). */
+/**
+ * The day prefixes whose blobs may hold records with enqueuedAt in [from, to): one listing per day (a day
+ * of the layout holds at most 24 objects per partition, one page); hours outside the range are left out
+ * by `hourInRange` before anything is downloaded.
+ */
 export function prefixesFor(range: TimeRange): string[] {
   const prefixes: string[] = [];
-  let t = Math.floor(range.fromMs / HOUR_MS) * HOUR_MS;
-  while (t < range.toMs) {
-    if (t % DAY_MS === 0 && t + DAY_MS <= range.toMs) {
-      prefixes.push(dayPrefix(t));
-      t += DAY_MS;
-    } else {
-      prefixes.push(hourPrefix(t));
-      t += HOUR_MS;
-    }
-  }
+  for (let t = Math.floor(range.fromMs / DAY_MS) * DAY_MS; t < range.toMs; t += DAY_MS) prefixes.push(dayPrefix(t));
   return prefixes;
+}
+
+/** Whether the hour a `year=YYYY/month=MM/day=DD/hour=HH/` prefix names overlaps [from, to). */
+export function hourInRange(prefix: string, range: TimeRange): boolean {
+  const startMs = hourStartOf(prefix);
+  return startMs !== undefined && startMs + HOUR_MS > range.fromMs && startMs < range.toMs;
+}
+
+function hourStartOf(prefix: string): number | undefined {
+  const match = /^year=(\d{4})\/month=(\d{2})\/day=(\d{2})\/hour=(\d{2})\/$/.exec(prefix);
+  return match ? Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]), Number(match[4])) : undefined;
+}
+
+/** Whether the whole hour a `year=…/hour=HH/` prefix names lies inside [from, to) (no row needs the range filter). */
+export function hourWithin(prefix: string, range: TimeRange): boolean {
+  const startMs = hourStartOf(prefix);
+  return startMs !== undefined && startMs >= range.fromMs && startMs + HOUR_MS <= range.toMs;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { hourPrefix, parseTimeRange, prefixesFor } from '../../../cli/time-range.js';
+import { hourInRange, hourPrefix, hourWithin, parseTimeRange, prefixesFor } from '../../../cli/time-range.js';
 
 const at = (iso: string): number => Date.parse(iso);
 
@@ -25,38 +25,40 @@ describe('cli/time-range', () => {
     expect(() => parseTimeRange(undefined, '2026-11-23')).toThrow('--from is required');
   });
 
-  it('lists the hours of a partial day and one prefix per whole day', () => {
+  it('lists one prefix per day the range touches', () => {
     expect(prefixesFor(parseTimeRange('2026-11-23T22:30:00Z', '2026-11-25T01:00:00Z'))).toEqual([
-      'year=2026/month=11/day=23/hour=22/',
-      'year=2026/month=11/day=23/hour=23/',
+      'year=2026/month=11/day=23/',
       'year=2026/month=11/day=24/',
-      'year=2026/month=11/day=25/hour=00/',
+      'year=2026/month=11/day=25/',
     ]);
-    expect(prefixesFor(parseTimeRange('2026-12-31T23:00:00Z', '2026-12-31T23:00:01Z'))).toEqual([
-      'year=2026/month=12/day=31/hour=23/',
-    ]);
+    expect(prefixesFor(parseTimeRange('2026-12-31T23:00:00Z', '2026-12-31T23:00:01Z'))).toEqual(['year=2026/month=12/day=31/']);
+    expect(prefixesFor(parseTimeRange('2026-11-23', '2026-11-24'))).toEqual(['year=2026/month=11/day=23/']);
   });
 
-  it('property: every hour in [from, to) is covered by exactly one prefix and no prefix is outside', () => {
+  it('property: an hour is kept exactly when it overlaps [from, to), needs no row filter exactly when inside it, and its day is listed', () => {
     const base = at('2026-01-01T00:00:00Z');
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 2_000 * 60 }),
         fc.integer({ min: 1, max: 5 * 24 * 60 }),
-        (fromMin, spanMin) => {
+        fc.integer({ min: -48, max: 48 + 5 * 24 }),
+        (fromMin, spanMin, hourOffset) => {
           const fromMs = base + fromMin * 60_000;
-          const toMs = fromMs + spanMin * 60_000;
-          const prefixes = prefixesFor({ fromMs, toMs });
-          const covering = (ms: number) => prefixes.filter((p) => hourPrefix(ms).startsWith(p));
-          for (let h = Math.floor(fromMs / 3_600_000) * 3_600_000; h < toMs; h += 3_600_000) {
-            expect(covering(h)).toHaveLength(1);
-          }
-          // nothing before the first hour or from the hour of `to` on (unless `to` is inside it)
-          expect(covering(Math.floor(fromMs / 3_600_000) * 3_600_000 - 3_600_000)).toHaveLength(0);
-          const afterLast = Math.ceil(toMs / 3_600_000) * 3_600_000;
-          expect(covering(afterLast)).toHaveLength(0);
+          const range = { fromMs, toMs: fromMs + spanMin * 60_000 };
+          const hourMs = Math.floor(fromMs / 3_600_000) * 3_600_000 + hourOffset * 3_600_000;
+          const overlaps = hourMs + 3_600_000 > range.fromMs && hourMs < range.toMs;
+          expect(hourInRange(hourPrefix(hourMs), range)).toBe(overlaps);
+          expect(hourWithin(hourPrefix(hourMs), range)).toBe(hourMs >= range.fromMs && hourMs + 3_600_000 <= range.toMs);
+          if (overlaps) expect(prefixesFor(range).filter((p) => hourPrefix(hourMs).startsWith(p))).toHaveLength(1);
         },
       ),
     );
+  });
+
+  it('a prefix that is not an hour of the layout is never in range', () => {
+    const range = parseTimeRange('2026-11-23', '2026-11-24');
+    expect(hourInRange('year=2026/month=11/day=23/', range)).toBe(false);
+    expect(hourInRange('year=2026/month=11/day=23/hour=xx/', range)).toBe(false);
+    expect(hourWithin('year=2026/month=11/day=23/', range)).toBe(false);
   });
 });
