@@ -43,15 +43,17 @@ const AMQP_PROPERTY_NAMES: Readonly<Record<string, string>> = {
 
 export function toTriggerInput(events: readonly ReceivedEventData[], partition: PartitionInfo, dataType: string | undefined): TriggerInput {
   const messages = events.map((event) => toMessage(event.body, dataType));
-  const triggerMetadata = lowerFirstDeep({
-    PartitionContext: { ...partition },
-    PartitionKeyArray: events.map((e) => e.partitionKey ?? null),
-    OffsetArray: events.map((e) => String(e.offset)),
-    SequenceNumberArray: events.map((e) => e.sequenceNumber),
-    EnqueuedTimeUtcArray: events.map((e) => e.enqueuedTimeUtc.toISOString()),
-    PropertiesArray: events.map((e) => jsonSafe(e.properties ?? {})),
-    SystemPropertiesArray: events.map((e) => systemProperties(e)),
-  }) as Record<string, unknown>;
+  // The top-level names are written lower-cased here; the values that can hold keys of their own (the
+  // properties) go through workerValue, which serialises and lower-cases in one pass.
+  const triggerMetadata: Record<string, unknown> = {
+    partitionContext: workerValue({ ...partition }),
+    partitionKeyArray: events.map((e) => e.partitionKey ?? null),
+    offsetArray: events.map((e) => String(e.offset)),
+    sequenceNumberArray: events.map((e) => e.sequenceNumber),
+    enqueuedTimeUtcArray: events.map((e) => e.enqueuedTimeUtc.toISOString()),
+    propertiesArray: events.map((e) => workerValue(e.properties ?? {})),
+    systemPropertiesArray: events.map((e) => workerValue(systemProperties(e))),
+  };
   return { messages, triggerMetadata };
 }
 
@@ -77,7 +79,7 @@ function bodyBytes(body: unknown): Buffer {
 function systemProperties(event: ReceivedEventData): Record<string, unknown> {
   const result: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(event.systemProperties ?? {})) {
-    result[AMQP_PROPERTY_NAMES[key] ?? key] = jsonSafe(value);
+    result[AMQP_PROPERTY_NAMES[key] ?? key] = value;
   }
   result['x-opt-sequence-number'] = event.sequenceNumber;
   result['x-opt-offset'] = String(event.offset);
@@ -90,22 +92,27 @@ function systemProperties(event: ReceivedEventData): Record<string, unknown> {
   return result;
 }
 
-/** What a value looks like after the host's JSON serialisation: Buffers as base64, Dates as ISO. */
-function jsonSafe(value: unknown): unknown {
-  if (Buffer.isBuffer(value) || value instanceof Uint8Array) return Buffer.from(value).toString('base64');
-  if (value instanceof Date) return value.toISOString();
-  if (Array.isArray(value)) return value.map(jsonSafe);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonSafe(v)]));
+/** The Node worker's `toCamelCaseKey`: first character lower-cased (cached: the same few names recur). */
+const lowered = new Map<string, string>();
+function lowerFirst(key: string): string {
+  let result = lowered.get(key);
+  if (result === undefined) {
+    result = key.charAt(0).toLowerCase() + key.slice(1);
+    if (lowered.size < 10_000) lowered.set(key, result);
   }
-  return value;
+  return result;
 }
 
-/** The Node worker's `toCamelCaseKey`: first character lower-cased, at every depth. */
-export function lowerFirstDeep(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(lowerFirstDeep);
-  if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.charAt(0).toLowerCase() + k.slice(1), lowerFirstDeep(v)]));
-  }
-  return value;
+/**
+ * A value as the worker hands it over: after the host's JSON serialisation (Buffers as base64, Dates as
+ * ISO) and with every key at every depth first-letter lower-cased.
+ */
+export function workerValue(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Buffer.isBuffer(value) || value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(workerValue);
+  const result: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) result[lowerFirst(key)] = workerValue((value as Record<string, unknown>)[key]);
+  return result;
 }

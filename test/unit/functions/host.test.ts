@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { ReceivedEventData } from '@azure/event-hubs';
-import { lowerFirstDeep, toTriggerInput } from '../../../devstack/functions-host/trigger-input.js';
+import { toTriggerInput, workerValue } from '../../../devstack/functions-host/trigger-input.js';
 import { parseHostJson, timeSpanToMs } from '../../../devstack/functions-host/host-json.js';
 import { durationToMs, mayRetry, retryDelayMs } from '../../../devstack/functions-host/retry.js';
 import { settingsFromConnections } from '../../../devstack/functions-host/settings.js';
@@ -60,8 +60,9 @@ describe('local host: trigger argument and metadata shape', () => {
     ]);
   });
 
-  it('lower-cases only the first letter of each key, at every depth', () => {
-    expect(lowerFirstDeep({ AbC: [{ DeF: 1 }], 'x-Y': 2 })).toEqual({ abC: [{ deF: 1 }], 'x-Y': 2 });
+  it('lower-cases only the first letter of each key, at every depth, after serialising Buffers and Dates', () => {
+    expect(workerValue({ AbC: [{ DeF: 1 }], 'x-Y': 2 })).toEqual({ abC: [{ deF: 1 }], 'x-Y': 2 });
+    expect(workerValue({ Raw: Buffer.from('hi'), At: new Date('2026-11-23T10:00:00Z'), N: null })).toEqual({ raw: 'aGk=', at: '2026-11-23T10:00:00.000Z', n: null });
   });
 });
 
