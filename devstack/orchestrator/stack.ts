@@ -59,6 +59,11 @@ export interface StackOptions {
   readonly logger?: Logger;
   /** Non-fatal warnings (a component missing from this checkout, a rebuild). */
   readonly onWarning?: (message: string) => void;
+  /**
+   * Servers already running elsewhere (the e2e benchmark starts them in processes of their own, so the
+   * pipeline gets a core to itself): their connection is used as is, and the stack neither starts nor stops them.
+   */
+  readonly external?: Partial<Record<'storage' | 'cosmos' | 'iotanalytics', unknown>>;
 }
 
 export interface Stack {
@@ -126,7 +131,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     warn: onWarning,
     logger: options.logger ?? pino({ level: 'warn' }),
   };
-  const { specs, unavailable } = await componentSpecs(selected, settings);
+  const { specs: ownSpecs, unavailable } = await componentSpecs(selected, settings);
+  const external = options.external ?? {};
+  const specs: ComponentSpec[] = ownSpecs.map((spec) => {
+    const connection = external[spec.name as keyof typeof external];
+    if (connection === undefined) return spec;
+    return { name: spec.name, dependsOn: [], start: async () => ({ connection, stop: async () => undefined }) };
+  });
   for (const name of unavailable)
     onWarning(`${name}: not available in this checkout yet (or needs a part that is not); running without it`);
 
