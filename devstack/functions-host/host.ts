@@ -144,7 +144,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     });
 
   const running: Array<{ client: EventHubConsumerClient; subscription: Subscription }> = [];
-  // Invocations under way: stop() lets them finish (without checkpointing) before closing the clients.
+  // Invocations under way: stop() lets them finish (and checkpoint) before closing the clients.
   const inFlight = new Set<Promise<boolean>>();
   // Checkpoint writes of finished batches: stop() waits for them too.
   const checkpointWrites = new Set<Promise<void>>();
@@ -199,6 +199,21 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       }
       return state;
     };
+    /** After `batchCheckpointFrequency` finished batches: a checkpoint at the last one, in the background, in order per partition. */
+    const checkpointAfter = (state: PartitionState, batch: readonly ReceivedEventData[], context: PartitionContext): void => {
+      if (++state.sinceCheckpoint < hostSettings.batchCheckpointFrequency) return;
+      state.sinceCheckpoint = 0;
+      // The next batch never waits for the checkpoint write.
+      const last = batch[batch.length - 1] as ReceivedEventData;
+      const write = state.checkpointing
+        .then(() => context.updateCheckpoint(last))
+        .catch((err: unknown) =>
+          fnLog.warn({ partitionId: context.partitionId, err: (err as Error).message }, 'checkpoint failed; the next one covers it'),
+        );
+      state.checkpointing = write;
+      checkpointWrites.add(write);
+      void write.finally(() => checkpointWrites.delete(write));
+    };
     const subscription = client.subscribe(
       {
         processEvents: async (events, context) => {
@@ -208,21 +223,17 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
           // The pump waits for this call, so one partition's invocations stay in order; the SDK keeps
           // prefetching meanwhile, and what arrives is taken on the next call.
           for (let batch = state.batches.take(Date.now()); batch && !stopping; batch = state.batches.take(Date.now())) {
-            const invocation = invoke(fn, handler, batch, context, fnLog);
+            const finished = batch;
+            // A batch that finished is checkpointed even when the host is stopping (as the extension's
+            // processor does before it closes): the next owner must not get it again. The checkpoint is
+            // scheduled inside the tracked promise, so stop() always sees its write.
+            const invocation = invoke(fn, handler, finished, context, fnLog).then((done) => {
+              if (done && options.checkpoint !== false) checkpointAfter(state, finished, context);
+              return done;
+            });
             inFlight.add(invocation);
             const done = await invocation.finally(() => inFlight.delete(invocation));
-            if (!done || stopping || options.checkpoint === false) return;
-            if (++state.sinceCheckpoint < hostSettings.batchCheckpointFrequency) continue;
-            state.sinceCheckpoint = 0;
-            // In the background, in order per partition: the next batch never waits for the checkpoint write.
-            const last = batch[batch.length - 1] as ReceivedEventData;
-            state.checkpointing = state.checkpointing
-              .then(() => context.updateCheckpoint(last))
-              .catch((err: unknown) =>
-                fnLog.warn({ partitionId: context.partitionId, err: (err as Error).message }, 'checkpoint failed; the next one covers it'),
-              );
-            checkpointWrites.add(state.checkpointing);
-            void state.checkpointing.finally(() => checkpointWrites.delete(state.checkpointing));
+            if (!done) return;
           }
         },
         processClose: async (_reason, context) => {
