@@ -33,9 +33,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { CosmosClient } from '@azure/cosmos';
 import { readConnections } from '../contracts/connections.js';
+import { waitForReadyLine } from './child-ready.js';
 import { cosmosClientOptions } from '../contracts/cosmos.js';
 import { DEFAULT_CHANNEL, TELEMETRY_CHANNEL } from '../devstack/orchestrator/components.js';
 import { startStack } from '../devstack/orchestrator/stack.js';
@@ -87,19 +87,7 @@ async function startServerProcess(part: string, key: 'cosmos' | 'storage' | 'iot
   });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ready = new Promise<void>((resolve) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      if (line.startsWith(`${part}: `)) resolve();
-    });
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([
-    ready.then(() => 'ready' as const),
-    exited.then(() => 'exited' as const),
-    new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), SERVER_START_TIMEOUT_MS))),
-  ]);
-  clearTimeout(timer);
+  const { outcome, exited } = await waitForReadyLine(child, (line) => line.startsWith(`${part}: `), SERVER_START_TIMEOUT_MS);
   if (outcome !== 'ready') {
     child.kill('SIGKILL');
     throw new Error(`${part} server ${outcome === 'exited' ? 'exited' : 'did not start'}: ${stderr.trim().split('\n').pop() ?? ''}`);

@@ -19,9 +19,9 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { readConnections } from '../contracts/connections.js';
 import { COMPONENT_NAMES } from '../devstack/orchestrator/options.js';
+import { waitForReadyLine } from './child-ready.js';
 
 const RATE = Number(process.env.BENCH_STACK_RATE ?? 20);
 const DEVICES = Number(process.env.BENCH_STACK_DEVICES ?? 4);
@@ -129,21 +129,13 @@ async function startNpmStart(devices: number, rate: number): Promise<RunningStar
   let output = '';
   const keep = (chunk: Buffer): void => void (output = (output + chunk.toString()).slice(-4000));
   child.stderr?.on('data', keep);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ready = new Promise<void>((resolve) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      output = (output + line + '\n').slice(-4000);
-      // Not a terminal: pino JSON lines; the ready line carries `"ready":true`.
-      if (line.includes('"ready":true')) resolve();
-    });
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([
-    ready.then(() => 'ready' as const),
-    exited.then(() => 'exited' as const),
-    new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), READY_TIMEOUT_MS))),
-  ]);
-  clearTimeout(timer);
+  const { outcome, exited } = await waitForReadyLine(
+    child,
+    // Not a terminal: pino JSON lines; the ready line carries `"ready":true`.
+    (line) => line.includes('"ready":true'),
+    READY_TIMEOUT_MS,
+    (line) => void (output = (output + line + '\n').slice(-4000)),
+  );
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
       // npm forwards SIGTERM to the script; start.ts stops every component within 10 s.
