@@ -57,6 +57,8 @@ const PUBLISH_INTERVAL_S = 0;
 const POLL_MS = 50;
 const DRAIN_TIMEOUT_MS = 120_000;
 const SERVER_START_TIMEOUT_MS = 60_000;
+/** The check of every id reads all readings in one query, possibly while the server still works off a backlog. */
+const VERIFY_TIMEOUT_MS = 600_000;
 
 interface CosmosConnection {
   endpoint: string;
@@ -258,10 +260,10 @@ async function runPipeline(rate: number, seconds: number): Promise<PipelineRun> 
     // `latest` document, which can move ahead of readings still in another invocation; "lost" must mean
     // never arrived, so re-check until complete or 30 s pass.
     const sent = [...simulator.sent.keys()];
-    let comparison = compare(sent, await cosmosContent(cosmos));
+    let comparison = compare(sent, await cosmosContent(cosmos, VERIFY_TIMEOUT_MS));
     for (const settleUntil = Date.now() + 30_000; comparison.missing.length > 0 && Date.now() < settleUntil; ) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      comparison = compare(sent, await cosmosContent(cosmos));
+      comparison = compare(sent, await cosmosContent(cosmos, VERIFY_TIMEOUT_MS));
     }
     const lost = comparison.missing.length + (sent.length < total ? total - sent.length : 0);
     const firstPublishMs = Math.min(...[...simulator.sent.values()].map((r) => r.publishedAtMs));

@@ -34,14 +34,19 @@ export interface CosmosReading {
   readonly writtenAtS: number;
 }
 
-export async function cosmosReadings(connection: {
-  endpoint: string;
-  key: string;
-  database: string;
-  container: string;
-  caCertPath?: string;
-}): Promise<CosmosReading[]> {
-  const client = new CosmosClient(cosmosClientOptions(connection));
+/** `requestTimeoutMs`: a server still busy with a backlog can take longer than the SDK's 60 s for this one query. */
+export async function cosmosReadings(
+  connection: {
+    endpoint: string;
+    key: string;
+    database: string;
+    container: string;
+    caCertPath?: string;
+  },
+  requestTimeoutMs = 60_000,
+): Promise<CosmosReading[]> {
+  const options = cosmosClientOptions(connection);
+  const client = new CosmosClient({ ...options, connectionPolicy: { ...options.connectionPolicy, requestTimeout: requestTimeoutMs } });
   try {
     const { resources } = await client
       .database(connection.database)
@@ -63,8 +68,8 @@ export async function cosmosReadings(connection: {
   }
 }
 
-export async function cosmosContent(connection: Parameters<typeof cosmosReadings>[0]): Promise<SinkContent> {
-  return tally((await cosmosReadings(connection)).map((r) => r.readingId));
+export async function cosmosContent(connection: Parameters<typeof cosmosReadings>[0], requestTimeoutMs?: number): Promise<SinkContent> {
+  return tally((await cosmosReadings(connection, requestTimeoutMs)).map((r) => r.readingId));
 }
 
 /** Every record line of every cold blob (gzip JSON Lines). */
