@@ -368,10 +368,20 @@ describe('IoT Hub MQTT: module inputs and twins with the real ModuleClient', () 
     await eventually(() => endpoint.metrics().connectsAccepted >= acceptedBefore + 2, 10_000, 'two renewals');
     await eventually(() => endpoint.metrics().connections > 0, 5000, 'reconnected');
     await new Promise((resolve) => setTimeout(resolve, 300));
+    // The input is QoS 1 on a kept session: it is delivered even if the next renewal is under way.
     await endpoint.sendToModuleInput('renew-edge', 'renew-mod', 'in', 'after renewal');
-    await endpoint.updateDesired('renew-edge', 'renew-mod', { n: 7 });
-    await eventually(() => inputs.includes('after renewal') && patches.includes(7), 8000, 'delivery after renewal');
-  }, 30_000);
+    // A desired patch, as on IoT Hub, reaches only a connected client, and renewals keep coming every 2 s: a
+    // patch that falls into a renewal's gap (wider on a loaded machine) is followed by another one a second
+    // later. Any patch arriving after the two renewals shows the subscription was kept.
+    let n = 7;
+    await endpoint.updateDesired('renew-edge', 'renew-mod', { n });
+    const resend = setInterval(() => void endpoint.updateDesired('renew-edge', 'renew-mod', { n: ++n }).catch(() => undefined), 1000);
+    try {
+      await eventually(() => inputs.includes('after renewal') && patches.some((p) => (p as number) >= 7), 15_000, 'delivery after renewal');
+    } finally {
+      clearInterval(resend);
+    }
+  }, 45_000);
 });
 
 describe('IoT Hub MQTT: stopping', () => {
