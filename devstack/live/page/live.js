@@ -70,22 +70,19 @@ function renderLatency(latency) {
   );
 }
 
+/** One alert as a table row: its rule and device as data attributes (the page's styles and tests use them). */
+function alertRow(a, className, cells) {
+  const row = el('tr', className);
+  row.dataset.rule = a.rule;
+  row.dataset.device = a.deviceId;
+  row.append(...cells.map((cell) => el('td', '', cell)));
+  return row;
+}
+
 function renderAlerts(alerts) {
   const open = document.querySelector('#open-alerts tbody');
   open.replaceChildren(
-    ...alerts.open.map((a) => {
-      const row = el('tr', 'raised');
-      row.dataset.rule = a.rule;
-      row.dataset.device = a.deviceId;
-      row.append(
-        el('td', '', time(a.at)),
-        el('td', '', a.rule),
-        el('td', '', a.deviceId),
-        el('td', '', fmt(a.value)),
-        el('td', '', a.readingId ?? ''),
-      );
-      return row;
-    }),
+    ...alerts.open.map((a) => alertRow(a, 'raised', [time(a.at), a.rule, a.deviceId, fmt(a.value), a.readingId ?? ''])),
   );
   const count = document.getElementById('open-count');
   count.textContent = String(alerts.open.length);
@@ -94,18 +91,9 @@ function renderAlerts(alerts) {
   const recent = document.querySelector('#recent-alerts tbody');
   recent.replaceChildren(
     ...alerts.recent.map((a) => {
-      const row = el('tr', a.state);
-      row.dataset.rule = a.rule;
-      row.dataset.device = a.deviceId;
+      const resolved = a.resolvedAt ? `${time(a.resolvedAt)} (${fmt(a.resolvedValue)})` : '';
+      const row = alertRow(a, a.state, [time(a.at), a.state, a.rule, a.deviceId, fmt(a.value), resolved]);
       row.dataset.state = a.state;
-      row.append(
-        el('td', '', time(a.at)),
-        el('td', '', a.state),
-        el('td', '', a.rule),
-        el('td', '', a.deviceId),
-        el('td', '', fmt(a.value)),
-        el('td', '', a.resolvedAt ? `${time(a.resolvedAt)} (${fmt(a.resolvedValue)})` : ''),
-      );
       return row;
     }),
   );
